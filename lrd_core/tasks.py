@@ -1,0 +1,67 @@
+"""Synthetic long-range tasks; every draw comes from the ``generator`` passed in."""
+
+from __future__ import annotations
+
+import torch
+
+from lrd_core.limits import MAX_BATCH, MAX_SEQ_LEN
+from lrd_core.validate import check_int
+
+
+def _check_generator(generator) -> torch.Generator:
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    return generator
+
+
+def adding_problem(batch: int, T: int, generator: torch.Generator):
+    """The adding problem (Hochreiter & Schmidhuber 1997).
+
+    Channel 0 holds U(0, 1) values, channel 1 marks exactly two positions, one
+    in each half of the sequence; the target is the sum of the two marked values.
+    Predicting the mean (1) scores MSE 1/6, the baseline to beat.
+
+    Returns x: (B, T, 2) float32 and y: (B, 1) float32.
+    """
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    T = check_int("T", T, 2, MAX_SEQ_LEN)
+    g = _check_generator(generator)
+    values = torch.rand(batch, T, generator=g, device=g.device)  # (B, T)
+    half = T // 2
+    first = torch.randint(0, half, (batch,), generator=g, device=g.device)  # (B,)
+    second = torch.randint(half, T, (batch,), generator=g, device=g.device)  # (B,)
+    rows = torch.arange(batch, device=g.device)
+    marks = torch.zeros(batch, T, device=g.device)
+    marks[rows, first] = 1.0
+    marks[rows, second] = 1.0
+    x = torch.stack([values, marks], dim=-1)  # (B, T, 2)
+    y = (values[rows, first] + values[rows, second]).unsqueeze(1)  # (B, 1)
+    return x, y
+
+
+def copy_memory(batch: int, T: int, generator: torch.Generator, n_symbols: int = 8, length: int = 10):
+    """The copy-memory task (Arjovsky et al. 2016), one-hot encoded.
+
+    The first ``length`` steps show random symbols 1..n_symbols, then T blanks
+    (symbol 0); at the last ``length`` steps a delimiter (symbol n_symbols + 1)
+    asks the model to replay the symbols. Sequence length is T + 2 * length.
+    Guessing uniformly among symbols gives cross-entropy of the baseline
+    ``length * log(n_symbols) / (T + 2 * length)`` per step.
+
+    Returns x: (B, T + 2*length, n_symbols + 2) float32 one-hot and
+    y: (B, T + 2*length) int64 targets (0 = blank except in the replay window).
+    """
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    T = check_int("T", T, 1, MAX_SEQ_LEN)
+    n_symbols = check_int("n_symbols", n_symbols, 2, 64)
+    length = check_int("length", length, 1, 100)
+    g = _check_generator(generator)
+    total = T + 2 * length
+    symbols = torch.randint(1, n_symbols + 1, (batch, length), generator=g, device=g.device)
+    tokens = torch.zeros(batch, total, dtype=torch.long, device=g.device)
+    tokens[:, :length] = symbols
+    tokens[:, total - length :] = n_symbols + 1  # delimiter: "recall now"
+    y = torch.zeros(batch, total, dtype=torch.long, device=g.device)
+    y[:, total - length :] = symbols
+    x = torch.nn.functional.one_hot(tokens, n_symbols + 2).float()  # (B, total, n_symbols + 2)
+    return x, y

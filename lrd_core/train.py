@@ -1,0 +1,99 @@
+"""Training as a generator of events, so a page can draw progress live and stop at any step."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+import torch
+
+from lrd_core.limits import MAX_BATCH, MAX_SECONDS_PER_RUN, MAX_STEPS
+from lrd_core.validate import check_choice, check_float, check_int
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000  # optimiser steps
+    lr: float = 1e-3  # learning rate
+    batch: int = 64  # sequences per step
+    clip: float | None = None  # max global gradient norm; None = no clipping
+    optimizer: str = "adam"  # "adam" or "sgd"
+    max_seconds: float = MAX_SECONDS_PER_RUN  # wall-clock budget of the run
+
+    def __post_init__(self):
+        check_int("steps", self.steps, 1, MAX_STEPS)
+        check_float("lr", self.lr, 0.0, 10.0, lo_open=True)
+        check_int("batch", self.batch, 1, MAX_BATCH)
+        if self.clip is not None:
+            check_float("clip", self.clip, 0.0, 1e6, lo_open=True)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_float("max_seconds", self.max_seconds, 0.0, MAX_SECONDS_PER_RUN, lo_open=True)
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    step: int  # 1-based step that just finished
+    loss: float  # training loss of this step's batch (before the update)
+    grad_norm: float  # global gradient norm before clipping
+    seconds: float  # wall-clock seconds since the run started
+    status: str = "running"  # "running", "done", "diverged" or "budget"
+    message: str = ""  # human-readable reason when status is not "running"
+
+
+def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr)
+    return torch.optim.SGD(params, lr=config.lr)
+
+
+def train(
+    model: torch.nn.Module,
+    batch_fn: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    config: TrainConfig,
+) -> Iterator[StepEvent]:
+    """Yield one :class:`StepEvent` per optimiser step.
+
+    ``batch_fn()`` returns (x, y) on the model's device (it closes over its own
+    seeded generator); ``loss_fn(model(x), y)`` returns a scalar. A non-finite
+    loss or gradient ends the run with status "diverged" and the message
+    "diverged at step k" instead of raising; the weights are not updated.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(params, config)
+    start = time.perf_counter()
+    for step in range(1, config.steps + 1):
+        x, y = batch_fn()
+        loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        loss_v, norm_v = loss.item(), grad_norm.item()
+        seconds = time.perf_counter() - start
+        if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
+            what = "loss" if not math.isfinite(loss_v) else "gradient norm"
+            msg = f"diverged at step {step}: the {what} became {loss_v if what == 'loss' else norm_v}"
+            yield StepEvent(step, loss_v, norm_v, seconds, "diverged", msg)
+            return
+        if config.clip is not None:
+            torch.nn.utils.clip_grads_with_norm_(params, config.clip, grad_norm)
+        opt.step()
+        if step == config.steps:
+            yield StepEvent(step, loss_v, norm_v, seconds, "done", f"finished {step} steps")
+            return
+        if seconds > config.max_seconds:
+            msg = f"stopped at budget: {config.max_seconds:.0f} s wall-clock reached at step {step}"
+            yield StepEvent(step, loss_v, norm_v, seconds, "budget", msg)
+            return
+        yield StepEvent(step, loss_v, norm_v, seconds)
+
+
+def events_frame(events: list[StepEvent]) -> pd.DataFrame:
+    """Tidy DataFrame, one row per step: step, loss, grad_norm, seconds, status, message."""
+    cols = list(StepEvent.__dataclass_fields__)
+    return pd.DataFrame([asdict(e) for e in events], columns=cols)

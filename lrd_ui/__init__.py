@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by the pages: layout and globals, charts, the live-training panel."""
