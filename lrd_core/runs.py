@@ -51,3 +51,105 @@ def adding_run(
         return x.to(dev), y.to(dev)
 
     return train(model, batch, F.mse_loss, config)
+
+
+# --- Lag parity with temporal convolutions (the "Convolutions" page) ---
+
+from lrd_core.limits import MAX_LAG, MAX_TCN_TRAIN_SEQ_LEN  # noqa: E402
+from lrd_core.models.tcn import TCNConfig, TCNTagger  # noqa: E402
+from lrd_core.tasks import IGNORE_INDEX, lag_parity  # noqa: E402
+
+PARITY_MARGIN = 64  # scored steps per sequence beyond the lag: T = max(128, lag + 64)
+MAX_SWEEP_LAGS = 12  # lags trained one after another by lag_sweep
+
+
+def parity_length(lag: int) -> int:
+    """Sequence length used for lag ``lag``: room for the lag plus PARITY_MARGIN scored steps (at least 128)."""
+    lag = check_int("lag", lag, 1, MAX_LAG)
+    return min(max(128, lag + PARITY_MARGIN), MAX_TCN_TRAIN_SEQ_LEN)
+
+
+def parity_lags(receptive_field: int, lag: int) -> list[int]:
+    """The chosen lag plus lags that bracket the receptive field R: R/2, R - 1 (last solvable), R and 2R (blind).
+
+    Only lags in [1, MAX_LAG] are kept; sorted, no repeats.
+    """
+    rf = check_int("receptive_field", receptive_field, 1, 2**62)
+    lag = check_int("lag", lag, 1, MAX_LAG)
+    return sorted({v for v in (lag, rf // 2, rf - 1, rf, 2 * rf) if 1 <= v <= MAX_LAG})
+
+
+def tcn_tagger(config: TCNConfig, seed: int) -> TCNTagger:
+    """A TCN with a two-way classifier at every step, initialised from ``seed``: (B, T, D) -> (B, T, 2)."""
+    init, _ = split_seed(seed)
+    return TCNTagger(config, 2, init)
+
+
+def parity_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the scored steps (y != IGNORE_INDEX); logits (B, T, 2), y (B, T)."""
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE_INDEX)  # (B*T, 2) vs (B*T,)
+
+
+@torch.no_grad()
+def parity_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Share of scored steps (y != IGNORE_INDEX) where argmax of ``model(x)`` equals y; 0.5 is chance."""
+    pred = model(x).argmax(dim=-1)  # (B, T)
+    scored = y != IGNORE_INDEX
+    return float((pred[scored] == y[scored]).double().mean())
+
+
+def lag_parity_run(
+    model: torch.nn.Module,
+    lag: int,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    T: int | None = None,
+    eval_every: int = 10,
+    eval_batch: int = 128,
+) -> Iterator[StepEvent]:
+    """Train ``model`` ((B, T, 1) -> (B, T, 2)) on fresh lag-parity batches by per-step cross-entropy.
+
+    Only steps t >= lag are scored. Every ``eval_every`` steps (and at the end)
+    the event's ``metrics["accuracy"]`` is the accuracy on one held-out batch of
+    ``eval_batch`` sequences, drawn first from the data generator of ``seed``;
+    training batches follow from the same generator, on the CPU, then move to
+    ``device``. T defaults to :func:`parity_length` (lag).
+    """
+    lag = check_int("lag", lag, 1, MAX_LAG)
+    T = parity_length(lag) if T is None else check_int("T", T, lag + 1, MAX_TCN_TRAIN_SEQ_LEN)
+    dev = resolve_device(device)
+    _, data = split_seed(seed)
+    x_eval, y_eval = (v.to(dev) for v in lag_parity(eval_batch, T, lag, data))
+    model.to(dev)
+
+    def batch():
+        x, y = lag_parity(config.batch, T, lag, data)
+        return x.to(dev), y.to(dev)
+
+    def evaluate(m: torch.nn.Module) -> dict[str, float]:
+        return {"accuracy": parity_accuracy(m, x_eval, y_eval)}
+
+    return train(model, batch, parity_loss, config, evaluate=evaluate, eval_every=eval_every)
+
+
+def lag_sweep(config: TCNConfig, lags, train_config: TrainConfig, seed: int, device: str = "cpu"):
+    """Train a fresh TCN (same seed) at each lag for ``train_config.steps`` steps -> DataFrame.
+
+    One row per lag: ``lag``, ``accuracy`` (held-out, after the last step),
+    ``steps`` run, ``seconds``, ``receptive_field`` R and ``inside`` (lag < R).
+    At most MAX_SWEEP_LAGS lags.
+    """
+    import pandas as pd
+
+    lags = [check_int("lag", v, 1, MAX_LAG) for v in lags]
+    check_int("number of lags", len(lags), 1, MAX_SWEEP_LAGS)
+    rf = config.receptive_field
+    rows = []
+    for lag in lags:
+        events = list(lag_parity_run(tcn_tagger(config, seed), lag, train_config, seed, device))
+        last = events[-1]
+        rows.append({"lag": lag, "accuracy": last.metrics.get("accuracy", float("nan")), "steps": last.step,
+                     "seconds": last.seconds, "receptive_field": rf, "inside": lag < rf})
+    return pd.DataFrame(rows)

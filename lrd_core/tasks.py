@@ -65,3 +65,29 @@ def copy_memory(batch: int, T: int, generator: torch.Generator, n_symbols: int =
     y[:, total - length :] = symbols
     x = torch.nn.functional.one_hot(tokens, n_symbols + 2).float()  # (B, total, n_symbols + 2)
     return x, y
+
+
+IGNORE_INDEX = -100
+"""Target value of unscored steps; ``torch.nn.functional.cross_entropy`` skips it by default."""
+
+
+def lag_parity(batch: int, T: int, lag: int, generator: torch.Generator):
+    """Lag parity: y_t = x_t XOR x_{t-lag} for random bits x_t.
+
+    Solvable only by a model that sees both x_t and x_{t-lag}; each bit alone
+    says nothing about y_t, so a model blind to one of them scores exactly
+    chance (50 %). Steps t < lag have no partner and are not scored.
+
+    Returns x: (B, T, 1) float32 bits in {0, 1} and y: (B, T) int64 in {0, 1},
+    with y = ``IGNORE_INDEX`` for t < lag.
+    """
+    from lrd_core.limits import MAX_LAG, MAX_TCN_TRAIN_SEQ_LEN
+
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    T = check_int("T", T, 2, MAX_TCN_TRAIN_SEQ_LEN)
+    lag = check_int("lag", lag, 1, min(MAX_LAG, T - 1))
+    g = _check_generator(generator)
+    bits = torch.randint(0, 2, (batch, T), generator=g, device=g.device)  # (B, T)
+    y = torch.full_like(bits, IGNORE_INDEX)
+    y[:, lag:] = bits[:, lag:] ^ bits[:, :-lag]  # x_t XOR x_{t-lag}
+    return bits.unsqueeze(-1).float(), y  # (B, T, 1), (B, T)

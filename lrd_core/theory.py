@@ -19,11 +19,15 @@ def signal_magnitude(rho, L, alpha: float = 1.0):
     """
     rho = check_float("rho", rho, 0.0, np.inf, lo_open=True)
     alpha = check_float("alpha", alpha, 0.0, np.inf)
-    L_arr = np.asarray(L, dtype=float)
+    try:
+        L_arr = np.asarray(L, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"L must be a number >= 1 or an array of them (dependency length), got {L!r}") from None
     if L_arr.size and (not np.all(np.isfinite(L_arr)) or L_arr.min() < 1):
-        raise ValueError(f"L must be >= 1 (dependency length), got min {L_arr.min()}")
+        raise ValueError(f"L must be finite and >= 1 (dependency length), got {L!r}")
     with np.errstate(over="ignore", under="ignore"):
-        out = alpha * np.power(float(rho), L_arr - 1.0)
+        # alpha = 0 carries no signal at any length (and 0 * inf would be NaN)
+        out = alpha * np.power(float(rho), L_arr - 1.0) if alpha > 0 else np.zeros_like(L_arr)
     return float(out) if np.ndim(L) == 0 else out
 
 
@@ -38,3 +42,41 @@ def length_below(rho: float, threshold: float, alpha: float = 1.0) -> float:
         return float("inf")
     # alpha * rho**(L-1) < threshold  <=>  L - 1 > log(threshold/alpha) / log(rho)
     return float(np.floor(np.log(threshold / alpha) / np.log(rho)) + 2)
+
+
+# --- Receptive fields of causal convolution stacks (the "Convolutions" page) ---
+
+from lrd_core.validate import check_int  # noqa: E402  (kept with the block that uses it)
+
+MAX_RF_DEPTH = 62  # layers / blocks accepted by the closed forms below (results stay exact Python ints)
+
+
+def receptive_field(kernel_size: int, top_layer: int) -> int:
+    """R(k, d) = (k - 1)(2^(d+1) - 1) + 1: inputs one output of a dilated causal stack can see.
+
+    Layers l = 0..d, layer l with kernel k and dilation 2^l. An output at t can
+    reach t - sum_l m_l 2^l with m_l in {0..k-1}: the largest lag is
+    (k - 1) * sum_l 2^l = (k - 1)(2^(d+1) - 1), and counting t itself adds 1.
+    """
+    k = check_int("kernel_size", kernel_size, 1, 1024)
+    d = check_int("top_layer", top_layer, 0, MAX_RF_DEPTH)
+    return (k - 1) * (2 ** (d + 1) - 1) + 1
+
+
+def undilated_receptive_field(kernel_size: int, top_layer: int) -> int:
+    """(k - 1)(d + 1) + 1: the same d + 1 layers with dilation 1 everywhere grow only linearly."""
+    k = check_int("kernel_size", kernel_size, 1, 1024)
+    d = check_int("top_layer", top_layer, 0, MAX_RF_DEPTH)
+    return (k - 1) * (d + 1) + 1
+
+
+def tcn_receptive_field(kernel_size: int, n_blocks: int, convs_per_block: int = 2) -> int:
+    """1 + c(k - 1)(2^n - 1): residual TCN (Bai et al. 2018) of n blocks, block i = c convs of dilation 2^i.
+
+    The 1x1 convolution on the skip path looks at one step only, so the skip
+    connections add no reach: each block extends the lag by c(k - 1) 2^i.
+    """
+    k = check_int("kernel_size", kernel_size, 1, 1024)
+    n = check_int("n_blocks", n_blocks, 1, MAX_RF_DEPTH)
+    c = check_int("convs_per_block", convs_per_block, 1, 16)
+    return 1 + c * (k - 1) * (2**n - 1)

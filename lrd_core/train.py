@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 import torch
@@ -43,6 +43,7 @@ class StepEvent:
     seconds: float  # wall-clock seconds since the run started
     status: str = "running"  # "running", "done", "diverged" or "budget"
     message: str = ""  # human-readable reason when status is not "running"
+    metrics: dict[str, float] = field(default_factory=dict)  # evaluation results, on evaluated steps only
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -56,6 +57,8 @@ def train(
     batch_fn: Callable[[], tuple[torch.Tensor, torch.Tensor]],
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     config: TrainConfig,
+    evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+    eval_every: int = 50,
 ) -> Iterator[StepEvent]:
     """Yield one :class:`StepEvent` per optimiser step.
 
@@ -63,7 +66,11 @@ def train(
     seeded generator); ``loss_fn(model(x), y)`` returns a scalar. A non-finite
     loss or gradient ends the run with status "diverged" and the message
     "diverged at step k" instead of raising; the weights are not updated.
+    ``evaluate(model)``, if given, runs under ``torch.no_grad()`` after every
+    ``eval_every``-th update and after the last one; its dict (e.g. accuracy)
+    is the event's ``metrics``.
     """
+    eval_every = check_int("eval_every", eval_every, 1, MAX_STEPS)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, config)
     start = time.perf_counter()
@@ -83,17 +90,30 @@ def train(
         if config.clip is not None:
             torch.nn.utils.clip_grads_with_norm_(params, config.clip, grad_norm)
         opt.step()
-        if step == config.steps:
-            yield StepEvent(step, loss_v, norm_v, seconds, "done", f"finished {step} steps")
+        last, over_budget = step == config.steps, seconds > config.max_seconds
+        metrics = {}
+        if evaluate is not None and (last or over_budget or step % eval_every == 0):
+            with torch.no_grad():
+                metrics = {k: float(v) for k, v in evaluate(model).items()}
+        if last:
+            yield StepEvent(step, loss_v, norm_v, seconds, "done", f"finished {step} steps", metrics)
             return
-        if seconds > config.max_seconds:
+        if over_budget:
             msg = f"stopped at budget: {config.max_seconds:.0f} s wall-clock reached at step {step}"
-            yield StepEvent(step, loss_v, norm_v, seconds, "budget", msg)
+            yield StepEvent(step, loss_v, norm_v, seconds, "budget", msg, metrics)
             return
-        yield StepEvent(step, loss_v, norm_v, seconds)
+        yield StepEvent(step, loss_v, norm_v, seconds, metrics=metrics)
+
+
+def event_row(event: StepEvent) -> dict:
+    """One flat history row: step, loss, grad_norm, seconds, status, message and one column per metric."""
+    row = asdict(event)
+    row.update(row.pop("metrics"))
+    return row
 
 
 def events_frame(events: list[StepEvent]) -> pd.DataFrame:
-    """Tidy DataFrame, one row per step: step, loss, grad_norm, seconds, status, message."""
-    cols = list(StepEvent.__dataclass_fields__)
-    return pd.DataFrame([asdict(e) for e in events], columns=cols)
+    """Tidy DataFrame, one row per step: step, loss, grad_norm, seconds, status, message, metrics..."""
+    cols = [c for c in StepEvent.__dataclass_fields__ if c != "metrics"]
+    return pd.DataFrame([event_row(e) for e in events]).reindex(columns=cols + sorted(
+        {k for e in events for k in e.metrics}))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from lrd_core.train import StepEvent
+from lrd_core.train import StepEvent, event_row
 
 RunFactory = Callable[[], Iterator[StepEvent]]
 
@@ -31,8 +31,9 @@ class LiveRun:
     stopped_by_user: bool = False
 
     def history(self) -> pd.DataFrame:
-        """Tidy history: series, step, loss, grad_norm, seconds."""
-        return pd.DataFrame(self.rows, columns=["series", "step", "loss", "grad_norm", "seconds"])
+        """Tidy history, one row per (series, step): series, step, loss, grad_norm, seconds, status,
+        message, and a column per metric the run evaluates (NaN on steps without evaluation)."""
+        return pd.DataFrame(self.rows, columns=None if self.rows else ["series", "step", "loss", "grad_norm", "seconds"])
 
     def advance(self, steps: int, budget_s: float) -> None:
         """Advance every unfinished series by up to ``steps`` steps, stopping early past ``budget_s`` seconds."""
@@ -44,10 +45,7 @@ class LiveRun:
                     del self.iterators[name]
                     break
                 self.last[name] = event
-                self.rows.append(
-                    {"series": name, "step": event.step, "loss": event.loss,
-                     "grad_norm": event.grad_norm, "seconds": event.seconds}
-                )
+                self.rows.append({"series": name, **event_row(event)})
                 if event.status != "running":
                     del self.iterators[name]
                     break

@@ -128,3 +128,234 @@ class SequenceRegressor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.encoder(x)[:, -1])  # (B, out)
+
+
+# ---------------------------------------------------------------------------
+# Gated recurrence: LSTM and GRU cells written out step by step, so that every
+# gate activation is visible to the probes (the fused torch modules hide them).
+# ---------------------------------------------------------------------------
+
+MIN_GATE_BIAS, MAX_GATE_BIAS = -10.0, 10.0  # initial bias of the forget (LSTM) or keep (GRU) gate
+
+
+def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator) -> torch.Tensor:
+    """U(-bound, bound) drawn from ``generator`` in float64, returned as float32 (torch's default init)."""
+    return ((2.0 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1.0) * bound).float()
+
+
+def _check_fused(module: nn.Module, kind: type) -> None:
+    """The fused module must be the simple case the hand-written cells reproduce."""
+    if not isinstance(module, kind):
+        raise ValueError(f"module must be a torch.nn.{kind.__name__}, got {type(module).__name__}")
+    if module.num_layers != 1 or module.bidirectional or not module.batch_first:
+        raise ValueError(f"module must be a single-layer, one-direction, batch_first nn.{kind.__name__}")
+    if getattr(module, "proj_size", 0):
+        raise ValueError("module must have proj_size=0 (no LSTM projection)")
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    input_size: int = 2  # D: features per time step (2 for the adding problem)
+    hidden_size: int = 64  # H: units of h_t and of the cell c_t
+    forget_bias: float = 1.0  # initial b_f: f_t starts near sigmoid(b_f); 1 is the usual "remember" init
+
+    def __post_init__(self):
+        check_int("input_size", self.input_size, 1, 1024)
+        check_int("hidden_size", self.hidden_size, 1, MAX_HIDDEN)
+        check_float("forget_bias", self.forget_bias, MIN_GATE_BIAS, MAX_GATE_BIAS)
+
+
+class LSTM(nn.Module):
+    """Long short-term memory (Hochreiter & Schmidhuber 1997, with a forget gate), h_0 = c_0 = 0::
+
+        i_t = sigmoid(a_i)   f_t = sigmoid(a_f)   g_t = tanh(a_g)   o_t = sigmoid(a_o)
+        a_t = W_ih x_t + W_hh h_{t-1} + b          (4H rows in torch's order i, f, g, o)
+        c_t = f_t * c_{t-1} + i_t * g_t            the cell: an additive path through time
+        h_t = o_t * tanh(c_t)
+
+    Along the cell path alone, dc_t/dc_{t-1} = diag(f_t): no weight matrix, no
+    squashing derivative, so dc_T/dc_0 (gates held fixed) = prod_t f_t.
+
+    Weights are drawn U(-1/sqrt(H), 1/sqrt(H)) as torch does; biases start at 0
+    except b_f = ``config.forget_bias``. ``b`` is torch's b_ih + b_hh.
+    """
+
+    def __init__(self, config: LSTMConfig, generator: torch.Generator):
+        super().__init__()
+        self.config = config
+        H, D = config.hidden_size, config.input_size
+        bound = 1.0 / H**0.5
+        self.W_ih = nn.Parameter(_uniform((4 * H, D), bound, generator))  # (4H, D)
+        self.W_hh = nn.Parameter(_uniform((4 * H, H), bound, generator))  # (4H, H)
+        b = torch.zeros(4 * H)
+        b[H : 2 * H] = config.forget_bias  # rows H..2H are the forget gate
+        self.b = nn.Parameter(b)  # (4H,)
+
+    @classmethod
+    def from_torch(cls, lstm: nn.LSTM) -> "LSTM":
+        """Copy the weights of a one-layer, batch-first ``nn.LSTM`` (gate order i, f, g, o) exactly."""
+        _check_fused(lstm, nn.LSTM)
+        model = cls(LSTMConfig(lstm.input_size, lstm.hidden_size), torch.Generator().manual_seed(0))
+        model = model.to(lstm.weight_hh_l0.dtype)
+        with torch.no_grad():
+            model.W_ih.copy_(lstm.weight_ih_l0)
+            model.W_hh.copy_(lstm.weight_hh_l0)
+            model.b.copy_(lstm.bias_ih_l0 + lstm.bias_hh_l0 if lstm.bias else torch.zeros_like(model.b))
+        return model
+
+    def _scan(self, x: torch.Tensor, state, direct_path_only: bool, record: bool):
+        B, T, _ = x.shape
+        H = self.config.hidden_size
+        drive = x @ self.W_ih.T + self.b  # (B, T, 4H): W_ih x_t + b for all t at once
+        W_hh_T = self.W_hh.T  # (H, 4H)
+        if state is None:
+            h, c = x.new_zeros(B, H), x.new_zeros(B, H)  # (B, H) each
+        else:
+            h, c = state
+        states, rec = [], {k: [] for k in ("i", "f", "g", "o", "c")}
+        # unbind, not drive[:, t]: each indexing's backward would allocate a zero (B, T, 4H) tensor
+        for d_t in drive.unbind(dim=1):  # d_t: (B, 4H)
+            a = torch.addmm(d_t, h, W_hh_T)  # (B, 4H)
+            i, f, _, o = torch.sigmoid(a).chunk(4, dim=1)  # (B, H) each; the g slot is overwritten next
+            g = torch.tanh(a[:, 2 * H : 3 * H])  # (B, H)
+            if direct_path_only:  # keep only c_{t-1} -> c_t: everything computed from h_{t-1} is held fixed
+                i, f, g = i.detach(), f.detach(), g.detach()
+            c = f * c + i * g
+            h = o * torch.tanh(c)
+            states.append(h)
+            if record:
+                for k, v in zip(("i", "f", "g", "o", "c"), (i, f, g, o, c)):
+                    rec[k].append(v)
+        return states, rec
+
+    def unroll(self, x: torch.Tensor, state=None, *, direct_path_only: bool = False):
+        """x (B, T, D) -> (list of T states h_t (B, H), gates).
+
+        ``gates`` maps "i", "f", "g", "o" and "c" to (B, T, H) tensors: the input,
+        forget and output gates, the candidate g_t and the cell c_t of every step
+        (nodes of the autograd graph). ``state`` = (h_0, c_0), each (B, H), or
+        None for zeros. With ``direct_path_only`` the gates and candidate are
+        detached, so c_T depends on c_0 only through the cell path.
+        """
+        states, rec = self._scan(x, state, direct_path_only, record=True)
+        return states, {k: torch.stack(v, dim=1) for k, v in rec.items()}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D) -> hidden states (B, T, H)."""
+        states, _ = self._scan(x, None, False, record=False)
+        return torch.stack(states, dim=1)
+
+
+@dataclass(frozen=True)
+class GRUConfig:
+    input_size: int = 2  # D: features per time step
+    hidden_size: int = 64  # H
+    keep_bias: float = 0.0  # initial bias of z (torch's z = share of h_{t-1} kept); > 0 starts with longer memory
+
+    def __post_init__(self):
+        check_int("input_size", self.input_size, 1, 1024)
+        check_int("hidden_size", self.hidden_size, 1, MAX_HIDDEN)
+        check_float("keep_bias", self.keep_bias, MIN_GATE_BIAS, MAX_GATE_BIAS)
+
+
+class GRU(nn.Module):
+    """Gated recurrent unit (Cho et al. 2014) in torch's convention, h_0 = 0::
+
+        r_t = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)          reset gate
+        z_t = sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)          update gate
+        n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))     candidate
+        h_t = z_t * h_{t-1} + (1 - z_t) * n_t
+
+    Mind the convention: torch's z_t is the share of the old state KEPT. Many
+    texts write h_t = (1 - z_t) h_{t-1} + z_t n_t instead, i.e. their z is
+    1 - (torch's z), and call (1 - z_t) the GRU's forget factor. Here that keep
+    factor is exactly torch's z_t; the probes and pages call it "keep" and
+    write it as 1 - z in the textbook notation. Along the direct path,
+    dh_T/dh_0 (gates and candidate held fixed) = prod_t z_t (torch) = prod_t (1 - z_t) (textbook).
+
+    Weights (rows in torch's order r, z, n) are drawn U(-1/sqrt(H), 1/sqrt(H));
+    biases start at 0 except b_iz = ``config.keep_bias``. The two biases stay
+    separate because b_hn sits inside r_t * (...).
+    """
+
+    def __init__(self, config: GRUConfig, generator: torch.Generator):
+        super().__init__()
+        self.config = config
+        H, D = config.hidden_size, config.input_size
+        bound = 1.0 / H**0.5
+        self.W_ih = nn.Parameter(_uniform((3 * H, D), bound, generator))  # (3H, D)
+        self.W_hh = nn.Parameter(_uniform((3 * H, H), bound, generator))  # (3H, H)
+        b_ih = torch.zeros(3 * H)
+        b_ih[H : 2 * H] = config.keep_bias  # rows H..2H are z
+        self.b_ih = nn.Parameter(b_ih)  # (3H,)
+        self.b_hh = nn.Parameter(torch.zeros(3 * H))  # (3H,)
+
+    @classmethod
+    def from_torch(cls, gru: nn.GRU) -> "GRU":
+        """Copy the weights of a one-layer, batch-first ``nn.GRU`` (gate order r, z, n) exactly."""
+        _check_fused(gru, nn.GRU)
+        model = cls(GRUConfig(gru.input_size, gru.hidden_size), torch.Generator().manual_seed(0))
+        model = model.to(gru.weight_hh_l0.dtype)
+        with torch.no_grad():
+            model.W_ih.copy_(gru.weight_ih_l0)
+            model.W_hh.copy_(gru.weight_hh_l0)
+            if gru.bias:
+                model.b_ih.copy_(gru.bias_ih_l0)
+                model.b_hh.copy_(gru.bias_hh_l0)
+            else:
+                model.b_ih.zero_()
+                model.b_hh.zero_()
+        return model
+
+    def _scan(self, x: torch.Tensor, state, direct_path_only: bool, record: bool):
+        B, T, _ = x.shape
+        H = self.config.hidden_size
+        drive = x @ self.W_ih.T + self.b_ih  # (B, T, 3H): W_i x_t + b_i for all t at once
+        W_hh_T = self.W_hh.T  # (H, 3H)
+        h = x.new_zeros(B, H) if state is None else state  # (B, H)
+        states, rec = [], {k: [] for k in ("r", "z", "n")}
+        for a_x in drive.unbind(dim=1):  # a_x: (B, 3H); unbind keeps the backward cheap (see LSTM)
+            a_h = torch.addmm(self.b_hh, h, W_hh_T)  # (B, 3H)
+            r, z = torch.sigmoid(a_x[:, : 2 * H] + a_h[:, : 2 * H]).chunk(2, dim=1)  # (B, H) each
+            n = torch.tanh(a_x[:, 2 * H :] + r * a_h[:, 2 * H :])  # (B, H)
+            if direct_path_only:  # keep only h_{t-1} -> h_t through z_t * h_{t-1}
+                z, n = z.detach(), n.detach()
+            h = n + z * (h - n)  # = z * h_{t-1} + (1 - z) * n
+            states.append(h)
+            if record:
+                for k, v in zip(("r", "z", "n"), (r, z, n)):
+                    rec[k].append(v)
+        return states, rec
+
+    def unroll(self, x: torch.Tensor, state=None, *, direct_path_only: bool = False):
+        """x (B, T, D) -> (list of T states h_t (B, H), gates).
+
+        ``gates`` maps "r", "z" and "n" to (B, T, H) tensors: reset gate, torch's
+        update gate z_t (the keep factor: textbook 1 - z_t) and candidate n_t.
+        ``state`` is h_0 (B, H) or None for zeros. With ``direct_path_only`` z_t
+        and n_t are detached, so h_T depends on h_0 only through z_t * h_{t-1}.
+        """
+        states, rec = self._scan(x, state, direct_path_only, record=True)
+        return states, {k: torch.stack(v, dim=1) for k, v in rec.items()}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D) -> hidden states (B, T, H)."""
+        states, _ = self._scan(x, None, False, record=False)
+        return torch.stack(states, dim=1)
+
+
+class SequenceTagger(nn.Module):
+    """A recurrent encoder and a linear classifier on every state: (B, T, D) -> logits (B, T, classes)."""
+
+    def __init__(self, encoder: nn.Module, hidden_size: int, n_classes: int, generator: torch.Generator):
+        super().__init__()
+        check_int("n_classes", n_classes, 2, 1024)
+        self.encoder = encoder
+        self.head = nn.utils.skip_init(nn.Linear, hidden_size, n_classes)  # no global-RNG draw
+        bound = 1.0 / hidden_size**0.5
+        with torch.no_grad():
+            self.head.weight.uniform_(-bound, bound, generator=generator)
+            self.head.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))  # (B, T, classes)

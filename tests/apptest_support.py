@@ -1,0 +1,64 @@
+"""Helpers to drive every page under ``streamlit.testing.v1.AppTest``.
+
+Pages are reached the way a visitor reaches them: open ``app.py`` and switch
+page (``st.page_link`` only resolves pages relative to the entry point).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from lrd_ui.layout import PAGES
+
+PAGE_FILES = [path for path, _, _ in PAGES]
+TIMEOUT = 180
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def open_page(path: str, query: dict[str, str] | None = None, session: dict | None = None) -> AppTest:
+    """An AppTest positioned on ``path`` (not yet run), with optional query params and session state."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    for k, v in (session or {}).items():
+        at.session_state[k] = v
+    if path != "app.py":
+        at.switch_page(path)
+    return at
+
+
+def set_all(at: AppTest, end: str) -> list[str]:
+    """Set every slider, select slider, selectbox, number input and toggle/checkbox to its ``end``
+    ("min" or "max") extreme. Returns what was set, for failure messages."""
+    first = end == "min"
+    done = []
+    for s in at.slider:
+        s.set_value(s.min if first else s.max)
+        done.append(f"{s.key}={s.value}")
+    for s in at.select_slider:
+        s.set_value(s.options[0 if first else -1])
+        done.append(f"{s.key}={s.options[0 if first else -1]}")
+    for s in at.selectbox:
+        s.select_index(0 if first else len(s.options) - 1)
+        done.append(f"{s.key}={s.options[0 if first else -1]}")
+    for n in at.number_input:
+        if n.min is not None and n.max is not None:
+            n.set_value(n.min if first else n.max)
+            done.append(f"{n.key}={n.value}")
+    for t in list(at.toggle) + list(at.checkbox):
+        t.set_value(not first)
+        done.append(f"{t.key}={not first}")
+    return done
+
+
+def start_buttons(at: AppTest) -> list:
+    """Every enabled live-training Start button on the page."""
+    return [b for b in at.button if b.key and b.key.endswith("_start") and not b.proto.disabled]
+
+
+def assert_clean(at: AppTest, context: str) -> None:
+    """No exception and no st.error on the page."""
+    assert not at.exception, f"{context}: exception {[e.message for e in at.exception]}"
+    assert not at.error, f"{context}: st.error {[e.value for e in at.error]}"

@@ -1,0 +1,20 @@
+"""Shared fixtures: Streamlit caches are cleared around every test so results never leak between tests."""
+
+import pytest
+import streamlit as st
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _clear_streamlit_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """The suite must fit 2 cores: one intra-op thread avoids oversubscription in AppTest and browser servers."""
+    torch.set_num_threads(1)

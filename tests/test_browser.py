@@ -1,0 +1,105 @@
+"""Real-browser smoke tests: every page of `streamlit run app.py` in Debian's chromium.
+
+Each page must load without a traceback, show its title (the home page) or at least one
+drawn chart (every other page), and leave a full-page screenshot in
+test-artifacts/screenshots/ for a human to look at. One test drives live training:
+Start, watch the progress move, Stop.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lrd_ui.layout import PAGES
+from tests import browser_support as bs
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def chromium_exe() -> str | None:
+    return shutil.which("chromium")  # None: each test skips, or FAILS under CI=true (bs.chromium_path)
+
+
+@pytest.fixture(scope="module")
+def server(chromium_exe):
+    if chromium_exe is None:  # no server for a test that is about to skip or fail
+        yield None
+        return
+    with bs.streamlit_server() as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_exe):
+    if chromium_exe is None:
+        yield None
+        return
+    sync_api = bs.playwright_sync_api()  # skips without the package (fails under CI=true)
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_exe, headless=True, args=bs.CHROMIUM_ARGS, timeout=60_000)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    if browser is None:
+        yield None
+        return
+    context = browser.new_context(viewport=bs.VIEWPORT)
+    context.set_default_timeout(bs.ACTION_MS)
+    p = context.new_page()
+    yield p
+    context.close()
+
+
+@pytest.mark.parametrize("script", [path for path, _label, _icon in PAGES], ids=lambda s: Path(s).stem)
+def test_page_renders(server, page, script):
+    bs.chromium_path()  # skip without Debian's chromium; fail instead under CI=true
+    from playwright.sync_api import expect
+
+    page.goto(server + bs.url_path(script), timeout=bs.PAGE_LOAD_MS)
+    main = page.get_by_test_id("stMain")
+    heading = main.locator("h1").first
+    expect(heading).to_be_visible(timeout=bs.PAGE_LOAD_MS)
+    if script != "app.py":
+        expect(page.locator(bs.CHART_DRAWING).first).to_be_visible(timeout=bs.PAGE_LOAD_MS)
+    bs.wait_until_idle(page)
+
+    bs.full_page_screenshot(page, bs.SCREENSHOTS / f"{Path(script).stem}.png")
+    expect(page.get_by_test_id(bs.EXCEPTION)).to_have_count(0)
+    if title := bs.page_title(script):
+        expect(heading).to_contain_text(title)
+    if script != "app.py":
+        sizes = bs.drawn_charts(page)
+        assert any(w > 0 and h > 0 for w, h in sizes), f"no chart with a non-zero size on {script}: {sizes}"
+        assert all(w > 0 and h > 0 for w, h in sizes), f"a chart has zero size on {script}: {sizes}"
+
+
+def test_live_training_start_and_stop(server, page):
+    bs.chromium_path()
+    from playwright.sync_api import expect
+
+    page.goto(server + bs.url_path("pages/1_Vanishing_gradients.py"), timeout=bs.PAGE_LOAD_MS)
+    main = page.get_by_test_id("stMain")  # Streamlit's own toolbar has a "Stop" button too
+    expect(page.locator(bs.CHART_DRAWING).first).to_be_visible(timeout=bs.PAGE_LOAD_MS)
+    bs.wait_until_idle(page)
+
+    main.get_by_role("button", name="Start").click()
+    expect(main.get_by_test_id("stProgress").get_by_text(re.compile(r"step [1-9]\d* / \d+"))).to_be_visible(
+        timeout=bs.PAGE_LOAD_MS
+    )
+    stop = main.get_by_role("button", name="Stop")
+    expect(stop).to_be_enabled()
+    stop.click()
+    expect(main.get_by_text("Stopped by you")).to_be_visible(timeout=bs.PAGE_LOAD_MS)
+    expect(main.get_by_role("button", name="Stop")).to_be_disabled()
+    bs.wait_until_idle(page)
+
+    bs.full_page_screenshot(page, bs.SCREENSHOTS / "1_Vanishing_gradients-stopped.png")
+    expect(page.get_by_test_id(bs.EXCEPTION)).to_have_count(0)

@@ -1,0 +1,49 @@
+import math
+
+import numpy as np
+import pandas as pd
+
+from lrd_core import charts
+
+
+def _layers(chart):
+    spec = chart.to_dict()
+    return spec, spec["layer"]
+
+
+def _rows(spec, layer):
+    """The inline rows a layer draws (Altair moves layer data into top-level datasets)."""
+    return spec["datasets"][layer["data"]["name"]]
+
+
+def test_log_chart_never_feeds_zero_to_the_log_scale_and_marks_zeros_at_a_floor():
+    df = pd.DataFrame({"lag": [0, 1, 2, 3, 4], "value": [1.0, 1e-3, 1e-20, 0.0, math.inf], "series": "measured"})
+    spec, (lines, zeros) = _layers(charts.log_line_chart(df, "lag", "value", "series", x_title="x", y_title="y"))
+    line_rows, zero_rows = _rows(spec, lines), _rows(spec, zeros)
+    assert [r["value"] for r in line_rows] == [1.0, 1e-3, 1e-20]  # positive and finite only
+    assert [r["lag"] for r in zero_rows] == [3]  # the underflow is shown, not dropped
+    assert zero_rows[0]["note"] == "exactly 0 (underflow)"
+    floor = zero_rows[0]["floor"]
+    assert 0 < floor < 1e-20 and lines["encoding"]["y"]["scale"] == {"type": "log", "domainMin": floor}
+
+
+def test_log_floor_is_a_decade_below_the_smallest_positive():
+    assert charts.log_floor([0.0, 3e-7, 2.0, np.nan]) == 1e-8
+    assert charts.log_floor([0.0]) == 1e-300
+
+
+def test_theory_series_are_dashed():
+    df = pd.DataFrame({"x": [1, 2, 1, 2], "y": [1.0, 0.5, 1.0, 0.4], "s": ["m", "m", "theory", "theory"]})
+    spec, (lines, _) = _layers(charts.log_line_chart(df, "x", "y", "s", x_title="x", y_title="y", dashed=("theory",)))
+    kinds = {r["s"]: r["kind"] for r in _rows(spec, lines)}
+    assert kinds == {"m": "measured", "theory": "theory"}
+
+
+def test_loss_chart_has_baseline_and_solved_rules():
+    history = pd.DataFrame({"step": [1, 2, 3], "loss": [0.5, 0.0, 0.1], "series": "RNN"})
+    spec = charts.style(charts.loss_chart(history, baseline=1 / 6, solved=0.01)).to_dict()
+    rules = spec["datasets"][spec["layer"][1]["data"]["name"]]
+    assert [r["value"] for r in rules] == [1 / 6, 0.01]
+    line = spec["datasets"][spec["layer"][0]["data"]["name"]]
+    assert [r["loss"] for r in line] == [0.5, 0.1]  # a zero loss would break the log axis
+    assert spec["config"]["axis"]["labelFontSize"] >= 14  # readable on a projector
