@@ -36,21 +36,19 @@ class LiveRun:
         return pd.DataFrame(self.rows, columns=None if self.rows else ["series", "step", "loss", "grad_norm", "seconds"])
 
     def advance(self, steps: int, budget_s: float) -> None:
-        """Advance every unfinished series by up to ``steps`` steps, stopping early past ``budget_s`` seconds."""
+        """Advance the unfinished series round-robin, one step each per round, for up to ``steps`` rounds;
+        stop early once a round ends past ``budget_s`` seconds (series stay in lockstep)."""
         start = time.perf_counter()
-        for name, it in list(self.iterators.items()):
-            for _ in range(steps):
+        for _ in range(steps):
+            for name, it in list(self.iterators.items()):
                 event = next(it, None)
-                if event is None:
+                if event is not None:
+                    self.last[name] = event
+                    self.rows.append({"series": name, **event_row(event)})
+                if event is None or event.status != "running":
                     del self.iterators[name]
-                    break
-                self.last[name] = event
-                self.rows.append({"series": name, **event_row(event)})
-                if event.status != "running":
-                    del self.iterators[name]
-                    break
-                if time.perf_counter() - start > budget_s:
-                    break
+            if not self.iterators or time.perf_counter() - start > budget_s:
+                break
         if not self.iterators:
             self.running = False
 

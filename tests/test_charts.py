@@ -32,11 +32,14 @@ def test_log_floor_is_a_decade_below_the_smallest_positive():
     assert charts.log_floor([0.0]) == 1e-300
 
 
-def test_theory_series_are_dashed():
-    df = pd.DataFrame({"x": [1, 2, 1, 2], "y": [1.0, 0.5, 1.0, 0.4], "s": ["m", "m", "theory", "theory"]})
-    spec, (lines, _) = _layers(charts.log_line_chart(df, "x", "y", "s", x_title="x", y_title="y", dashed=("theory",)))
-    kinds = {r["s"]: r["kind"] for r in _rows(spec, lines)}
-    assert kinds == {"m": "measured", "theory": "theory"}
+def test_theory_series_are_dashed_each_in_its_own_pattern_with_one_legend():
+    df = pd.DataFrame({"x": [1, 2] * 3, "y": [1.0, 0.5, 1.0, 0.4, 1.0, 0.6], "s": ["a"] * 2 + ["t1"] * 2 + ["t2"] * 2})
+    spec, (lines,) = _layers(charts.log_line_chart(df, "x", "y", "s", x_title="x", y_title="y", dashed=("t1", "t2")))
+    enc = lines["encoding"]
+    assert enc["strokeDash"]["scale"]["domain"] == ["a", "t1", "t2"]
+    solid, d1, d2 = enc["strokeDash"]["scale"]["range"]
+    assert solid == [1, 0] and d1 != d2 and 0 not in d1 + d2
+    assert {enc[c]["field"] for c in ("color", "strokeDash", "strokeWidth")} == {"s"}  # merged into one legend
 
 
 def test_loss_chart_has_baseline_and_solved_rules():
