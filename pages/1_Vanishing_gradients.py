@@ -61,6 +61,11 @@ show.chart(
         y_title="gradient norm (log)", dashed=("theory α·ρ^(L−1)", "bound ∏‖J_k‖₂ (measured Jacobians)"),
     )
 )
+factor = probes.decay_per_step(df)
+m1, m2, m3 = st.columns(3)
+m1.metric("measured shrink factor per step", f"{factor:.4g}", help="exp of the fitted slope of log‖∂L/∂h_t‖")
+m2.metric("ρ (weights alone)", f"{rho:g}")
+m3.metric("mean |φ′| over the sequence", f"{df['saturation'].mean():.3g}")
 overflow = probes.first_nonfinite_lag(df)
 if overflow is not None:
     st.warning(f"The gradient overflowed float32 (became inf or NaN) from distance {overflow} on; "
@@ -74,7 +79,9 @@ With a linear network and an orthogonal W the measurement sits exactly on
 α·ρ^(L−1): every step scales the signal by ρ. With tanh, every step also
 multiplies by φ′ ≤ 1, so the signal falls faster than ρ alone predicts, even
 at ρ = 1. The dashed bound multiplies the measured per-step Jacobian norms; the
-measured curve can never rise above it.
+measured curve can never rise above it. With an orthogonal W, ‖diag(φ′)W‖₂ =
+ρ·max|φ′|, so while any unit is unsaturated the bound lies on the ρ line:
+the gap between it and the measurement is saturation spread over many units.
 """
 )
 

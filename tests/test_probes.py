@@ -77,3 +77,16 @@ def test_vanishing_probe_rejects_bad_arguments(kw, name):
     args = dict(config=RNNConfig(), T=10, seed=0) | kw
     with pytest.raises(ValueError, match=name):
         probes.vanishing_probe(**args)
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.9, 1.1])
+def test_decay_per_step_recovers_rho_for_a_linear_orthogonal_rnn(rho):
+    model = _linear_rnn(rho)
+    x = torch.randn(1, 80, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    df = probes.rnn_gradient_probe(model, x, probes.readout_direction(16, torch.Generator(), torch.float64))
+    assert probes.decay_per_step(df) == pytest.approx(rho, rel=1e-6)  # W was stored in float32
+
+
+def test_decay_per_step_of_a_saturated_tanh_rnn_is_below_rho():
+    df = probes.vanishing_probe(RNNConfig(rho=0.9, input_scale=3.0), 200, seed=0)
+    assert probes.decay_per_step(df) < 0.9 * df["saturation"].max()
