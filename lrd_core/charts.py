@@ -37,6 +37,19 @@ def log_floor(values) -> float:
     return 10.0 ** (math.floor(math.log10(pos.min())) - 1)
 
 
+def rule(value: float, label: str, *, color: str = "gray", vertical: bool = False) -> alt.LayerChart:
+    """A dashed reference line at ``value`` (horizontal, or vertical with ``vertical``), labelled at the
+    right edge (top edge) on a white halo so that curves do not strike the label through."""
+    data = pd.DataFrame({"value": [value], "label": [label]})
+    pos = alt.X("value:Q") if vertical else alt.Y("value:Q")
+    line = alt.Chart(data).mark_rule(strokeDash=[8, 5], strokeWidth=2, color=color).encode(pos)
+    edge = {"y": alt.value(0)} if vertical else {"x": alt.value(alt.expr("width"))}
+    place = dict(align="left", baseline="top", dx=5, dy=4) if vertical else dict(align="right", baseline="bottom", dx=-6, dy=-3)
+    halo = alt.Chart(data).mark_text(fontSize=14, color=color, stroke="white", strokeWidth=4, **place)
+    text = alt.Chart(data).mark_text(fontSize=14, color=color, **place)
+    return alt.layer(line, *(t.encode(pos, text="label:N", **edge) for t in (halo, text)))
+
+
 def log_line_chart(
     df: pd.DataFrame,
     x: str,
@@ -62,7 +75,8 @@ def log_line_chart(
     floor = log_floor(data[y])
     positive = data[data[y] > 0]
     zeros = data[data[y] == 0].assign(floor=floor, note="exactly 0 (underflow)")
-    y_scale = alt.Scale(type="log", domainMin=floor)
+    # the floor only matters when there are zeros to pin to it; otherwise the data set the range
+    y_scale = alt.Scale(type="log", domainMin=floor) if len(zeros) else alt.Scale(type="log")
     x_enc = alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(type="log") if log_x else alt.Undefined)
     names = list(dict.fromkeys(data[series]))  # first-seen order
     names = [n for n in names if n not in dashed] + [n for n in names if n in dashed]
@@ -102,12 +116,6 @@ def loss_chart(history: pd.DataFrame, *, baseline: float | None, solved: float |
     ``history`` has columns step, loss, series.
     """
     data = history[np.isfinite(history["loss"]) & (history["loss"] > 0)]
-    rows = []
-    if baseline is not None:
-        rows.append((baseline, f"baseline {baseline:.3g}"))
-    if solved is not None:
-        rows.append((solved, f"solved below {solved:g}"))
-    rules = pd.DataFrame(rows, columns=["value", "label"])
     lines = (
         alt.Chart(data)
         .mark_line(strokeWidth=2.5)
@@ -118,15 +126,9 @@ def loss_chart(history: pd.DataFrame, *, baseline: float | None, solved: float |
             tooltip=["series", "step", alt.Tooltip("loss", format=".4f")],
         )
     )
-    rule = alt.Chart(rules).mark_rule(strokeDash=[6, 4], strokeWidth=2, color="gray").encode(y="value:Q")
-    text = (  # at the right edge, just above the rule, on a white halo so curves do not strike it through
-        alt.Chart(rules)
-        .mark_text(align="right", baseline="bottom", dx=-6, dy=-3, fontSize=14, color="#444",
-                   stroke="white", strokeWidth=4, strokeOpacity=0.9)
-        .encode(y="value:Q", x=alt.value(alt.expr("width")), text="label:N")
-    )
-    text_fill = text.mark_text(align="right", baseline="bottom", dx=-6, dy=-3, fontSize=14, color="#444")
-    return alt.layer(lines, rule, text, text_fill)
+    rules = [rule(baseline, f"baseline {baseline:.3g}")] if baseline is not None else []
+    rules += [rule(solved, f"solved below {solved:g}")] if solved is not None else []
+    return alt.layer(lines, *rules)
 
 
 def step_chart(
@@ -140,9 +142,85 @@ def step_chart(
     )
     if reference is None:
         return alt.layer(line)
-    ref_data = pd.DataFrame({"value": [reference], "label": [reference_label]})
-    ref = alt.Chart(ref_data).mark_rule(strokeDash=[8, 5], color="#d62728", strokeWidth=2.5).encode(y="value:Q")
-    label = alt.Chart(ref_data).mark_text(align="right", baseline="bottom", dx=-6, dy=-4, fontSize=14,
-                                          color="#d62728").encode(y="value:Q", x=alt.value(alt.expr("width")),
-                                                                  text="label:N")
-    return alt.layer(line, ref, label)
+    return alt.layer(line, rule(reference, reference_label, color="#d62728"))
+
+
+# --- Convolutions page ---
+
+CHANCE = 0.5  # accuracy of a coin flip on lag parity
+
+
+def dilation_tree_chart(reach: pd.DataFrame, receptive_field: int) -> alt.LayerChart:
+    """Which positions of every level reach the last output: one row of marks per level, output on top.
+
+    ``reach`` comes from :func:`lrd_core.probes.thin_reach` (columns level, name,
+    position, lag, width, count; ``attrs["T"]``). A grey band is the whole
+    input; a dashed rule marks the left edge of the closed-form field.
+    """
+    T = int(reach.attrs["T"])
+    width = int(reach["width"].iloc[0]) if len(reach) else 1
+    order = reach.drop_duplicates("level").sort_values("level", ascending=False)["name"].tolist()
+    y = alt.Y("name:N", sort=order, title=None, axis=alt.Axis(labelLimit=320))
+    data = reach.assign(end=reach["position"] + width)
+    band = (
+        alt.Chart(pd.DataFrame({"name": ["input"], "start": [0], "end": [T]}))
+        .mark_bar(color="#dddddd", height=14)
+        .encode(x="start:Q", x2="end:Q", y=y)
+    )
+    marks = (
+        alt.Chart(data)
+        .mark_bar(height=14, color="#1f77b4")
+        .encode(
+            x=alt.X("position:Q", title=f"input position (output at t = {T - 1}, right edge)",
+                    scale=alt.Scale(domain=[0, T], nice=False)),
+            x2="end:Q",
+            y=y,
+            tooltip=["name:N", "position:Q", "lag:Q", "count:Q"],
+        )
+    )
+    return alt.layer(band, marks, rule(T - receptive_field, f"t − R + 1 (R = {receptive_field})", color="#d62728",
+                                       vertical=True))
+
+
+def accuracy_chart(history: pd.DataFrame) -> alt.LayerChart:
+    """Held-out accuracy against training step, one line per series, with the chance level dashed.
+
+    ``history`` has columns series, step, accuracy (NaN rows are skipped).
+    """
+    if "accuracy" not in history:
+        history = history.assign(accuracy=pd.Series(dtype=float))
+    data = history.dropna(subset=["accuracy"])
+    lines = (
+        alt.Chart(data)
+        .mark_line(strokeWidth=2.5, point=True)
+        .encode(
+            x=alt.X("step:Q", title="training step"),
+            y=alt.Y("accuracy:Q", title="held-out accuracy", scale=alt.Scale(domain=[0.4, 1.0], clamp=True)),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=3)),
+            tooltip=["series:N", "step:Q", alt.Tooltip("accuracy:Q", format=".3f")],
+        )
+    )
+    return alt.layer(lines, rule(CHANCE, f"chance {CHANCE:g}"))
+
+
+def accuracy_vs_lag_chart(df: pd.DataFrame, receptive_field: int) -> alt.LayerChart:
+    """Latest accuracy against lag (columns lag, accuracy, series), receptive field R marked and shaded beyond."""
+    top = max(float(df["lag"].max()) * 1.05 if len(df) else 1.0, receptive_field * 1.1)
+    shade = (
+        alt.Chart(pd.DataFrame({"x": [receptive_field], "x2": [top], "label": ["lag ≥ R: outside the field"]}))
+        .mark_rect(color="#d62728", opacity=0.08)
+        .encode(x="x:Q", x2="x2:Q")
+    )
+    points = (
+        alt.Chart(df)
+        .mark_circle(size=160)
+        .encode(
+            x=alt.X("lag:Q", title="lag between the two bits", scale=alt.Scale(domain=[0, top], nice=False)),
+            y=alt.Y("accuracy:Q", title="held-out accuracy", scale=alt.Scale(domain=[0.4, 1.0], clamp=True)),
+            color=alt.Color("inside:N", title=None, scale=alt.Scale(domain=[True, False], range=["#1f77b4", "#d62728"]),
+                            legend=alt.Legend(orient="bottom", labelExpr="datum.value ? 'lag < R' : 'lag ≥ R'")),
+            tooltip=["series:N", "lag:Q", "step:Q", alt.Tooltip("accuracy:Q", format=".3f")],
+        )
+    )
+    return alt.layer(shade, rule(receptive_field, f"R = {receptive_field}", color="#d62728", vertical=True),
+                     rule(CHANCE, f"chance {CHANCE:g}"), points)

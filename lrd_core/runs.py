@@ -153,3 +153,148 @@ def lag_sweep(config: TCNConfig, lags, train_config: TrainConfig, seed: int, dev
         rows.append({"lag": lag, "accuracy": last.metrics.get("accuracy", float("nan")), "steps": last.step,
                      "seconds": last.seconds, "receptive_field": rf, "inside": lag < rf})
     return pd.DataFrame(rows)
+
+
+def parity_series(receptive_field: int, lag: int) -> dict[str, int]:
+    """Series name -> lag for the lags of :func:`parity_lags`, named relative to R ("lag 63 = R − 1")."""
+    rf = check_int("receptive_field", receptive_field, 1, 2**62)
+    notes = {rf // 2: "≈ R/2", rf - 1: "= R − 1", rf: "= R", 2 * rf: "= 2R"}
+    return {f"lag {v}" + (f" ({notes[v]})" if v in notes else ""): v for v in parity_lags(rf, lag)}
+
+
+def accuracy_by_lag(history, series_lags: dict[str, int], receptive_field: int):
+    """Latest evaluated accuracy of every series in a live history -> DataFrame lag, accuracy, step, series, inside.
+
+    ``history`` has columns series, step and accuracy (NaN on steps without evaluation).
+    """
+    import pandas as pd
+
+    cols = ["lag", "accuracy", "step", "series", "inside"]
+    if "accuracy" not in history:
+        history = history.assign(accuracy=pd.Series(dtype=float))
+    scored = history.dropna(subset=["accuracy"])
+    last = scored[scored["series"].isin(list(series_lags))].groupby("series", as_index=False).last()
+    last["lag"] = last["series"].map(series_lags).astype(int)
+    last["inside"] = (last["lag"] < receptive_field).astype(bool)
+    return last[cols].sort_values("lag", ignore_index=True)
+
+
+# ---------------------------------------------------------------------------
+# Gated recurrence: RNN vs LSTM vs GRU on the adding problem and on copy-memory
+# ---------------------------------------------------------------------------
+
+from collections.abc import Callable  # noqa: E402
+
+from lrd_core.models.recurrent import RECURRENT_KINDS, SequenceTagger, build_recurrent  # noqa: E402
+from lrd_core.tasks import copy_memory  # noqa: E402
+from lrd_core.validate import check_choice, check_float  # noqa: E402
+
+
+def recurrent_adding_model(
+    kind: str, hidden_size: int, seed: int, *, rho: float = 1.0, forget_bias: float = 1.0, keep_bias: float = 0.0
+) -> SequenceRegressor:
+    """An "RNN", "LSTM" or "GRU" with a linear read-out of h_T, initialised from ``seed``: (B, T, 2) -> (B, 1).
+
+    Models of different kinds built from the same seed draw from the same init generator.
+    """
+    init, _ = split_seed(seed)
+    encoder = build_recurrent(kind, 2, hidden_size, init, rho=rho, forget_bias=forget_bias, keep_bias=keep_bias)
+    return SequenceRegressor(encoder, hidden_size, 1, init)
+
+
+def copy_memory_model(
+    kind: str, hidden_size: int, seed: int, *, n_symbols: int = 8, rho: float = 1.0,
+    forget_bias: float = 1.0, keep_bias: float = 0.0,
+) -> SequenceTagger:
+    """An "RNN", "LSTM" or "GRU" with a per-step classifier over n_symbols + 1 classes (blank + symbols).
+
+    Input: one-hot (B, T', n_symbols + 2); output: logits (B, T', n_symbols + 1).
+    """
+    check_int("n_symbols", n_symbols, 2, 64)
+    init, _ = split_seed(seed)
+    encoder = build_recurrent(kind, n_symbols + 2, hidden_size, init, rho=rho, forget_bias=forget_bias,
+                              keep_bias=keep_bias)
+    return SequenceTagger(encoder, hidden_size, n_symbols + 1, init)
+
+
+def copy_memory_run(
+    model: torch.nn.Module, T: int, config: TrainConfig, seed: int, device: str = "cpu",
+    *, n_symbols: int = 8, length: int = 10,
+) -> Iterator[StepEvent]:
+    """Train a per-step classifier on fresh copy-memory batches (T blanks between show and replay) by cross-entropy.
+
+    The loss is the mean over all T + 2*length steps, so the memoryless baseline
+    is :func:`lrd_core.theory.copy_memory_loss` with p = 1/n_symbols.
+    """
+    length = check_int("length", length, 1, 100)
+    T = check_int("T", T, 1, MAX_TRAIN_SEQ_LEN - 2 * length)
+    n_symbols = check_int("n_symbols", n_symbols, 2, 64)
+    dev = resolve_device(device)
+    _, data = split_seed(seed)
+    model.to(dev)
+
+    def batch():
+        x, y = copy_memory(config.batch, T, data, n_symbols=n_symbols, length=length)
+        return x.to(dev), y.to(dev)
+
+    def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.transpose(1, 2), y)  # logits (B, classes, T'), y (B, T')
+
+    return train(model, batch, loss, config)
+
+
+TASKS = ("adding", "copy")
+COPY_SYMBOLS, COPY_LENGTH = 8, 10  # copy-memory in the race: alphabet size and number of symbols to recall
+
+
+def race(
+    task: str, T: int, hidden_size: int, config: TrainConfig, seed: int, device: str = "cpu",
+    *, kinds: tuple[str, ...] = RECURRENT_KINDS, gate_bias: float = 1.0, rho: float = 1.0,
+) -> dict[str, Callable[[], Iterator[StepEvent]]]:
+    """Zero-argument run factories, one per kind, for a race on ``task`` ("adding" or "copy").
+
+    Every kind gets the same seed (so the same batches, in the same order) and
+    the same step budget. ``gate_bias`` initialises the LSTM's forget gate and
+    the GRU's keep gate; ``rho`` scales the RNN's orthogonal W. Arguments are
+    checked here, before anything is built.
+    """
+    check_choice("task", task, TASKS)
+    check_int("hidden_size", hidden_size, 1, 1024)
+    check_float("gate_bias", gate_bias, -10.0, 10.0)
+    bias = {"rho": rho, "forget_bias": gate_bias, "keep_bias": gate_bias}
+    for k in kinds:
+        check_choice("kind", k, RECURRENT_KINDS)
+    if task == "adding":
+        check_int("T", T, 2, MAX_TRAIN_SEQ_LEN)
+        return {k: (lambda k=k: adding_run(recurrent_adding_model(k, hidden_size, seed, **bias),
+                                           T, config, seed, device)) for k in kinds}
+    check_int("T", T, 1, MAX_TRAIN_SEQ_LEN - 2 * COPY_LENGTH)
+    return {k: (lambda k=k: copy_memory_run(copy_memory_model(k, hidden_size, seed, n_symbols=COPY_SYMBOLS, **bias),
+                                            T, config, seed, device, n_symbols=COPY_SYMBOLS, length=COPY_LENGTH))
+            for k in kinds}
+
+
+def steps_to_threshold(losses, threshold: float, window: int = 20) -> int | None:
+    """First step (1-based) at which the mean of the last ``window`` training losses is below ``threshold``."""
+    import numpy as np
+
+    window = check_int("window", window, 1, 10**6)
+    x = np.asarray(losses, dtype=float)
+    if x.size < window:
+        return None
+    means = np.convolve(x, np.ones(window) / window, mode="valid")  # means[i] covers steps i+1 .. i+window
+    below = np.flatnonzero(means < threshold)
+    return int(below[0] + window) if below.size else None
+
+
+def race_summary(history, solved: float, window: int = 20):
+    """Per series of a live history (columns series, step, loss): steps run, mean of the last ``window``
+    losses and the first step whose running mean is below ``solved`` (None if not yet). A DataFrame."""
+    import pandas as pd
+
+    rows = [
+        {"model": name, "steps": int(d["step"].max()), f"loss, mean of last {window}": float(d["loss"].tail(window).mean()),
+         "solved at step": steps_to_threshold(d["loss"].to_numpy(), solved, window)}
+        for name, d in history.sort_values("step").groupby("series", sort=False)
+    ]
+    return pd.DataFrame(rows)

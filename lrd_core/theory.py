@@ -80,3 +80,33 @@ def tcn_receptive_field(kernel_size: int, n_blocks: int, convs_per_block: int = 
     n = check_int("n_blocks", n_blocks, 1, MAX_RF_DEPTH)
     c = check_int("convs_per_block", convs_per_block, 1, 16)
     return 1 + c * (k - 1) * (2**n - 1)
+
+
+def forget_gate_product(forget_bias, L):
+    """prod of L forget gates that all sit at their initial value sigmoid(b_f): sigmoid(b_f)**L.
+
+    The cell-path gain dc_L/dc_0 of an LSTM whose gates ignore their inputs.
+    Scalar or array L >= 0; underflow gives exactly 0.
+    """
+    b = check_float("forget_bias", forget_bias, -np.inf, np.inf)
+    L_arr = np.asarray(L, dtype=float)
+    if L_arr.size and (not np.all(np.isfinite(L_arr)) or L_arr.min() < 0):
+        raise ValueError(f"L must be >= 0 (number of gates), got min {L_arr.min()}")
+    f = 1.0 / (1.0 + np.exp(-b))
+    with np.errstate(under="ignore"):
+        out = np.power(f, L_arr)
+    return float(out) if np.ndim(L) == 0 else out
+
+
+def copy_memory_loss(T: int, length: int, p_correct: float) -> float:
+    """Mean cross-entropy per step on copy-memory when every blank is predicted perfectly and each
+    recalled symbol gets probability ``p_correct``: length * (-log p) / (T + 2 * length).
+
+    p_correct = 1 / n_symbols is the memoryless baseline (guessing); 0.9 is a "solved" level.
+    """
+    from lrd_core.validate import check_int
+
+    T = check_int("T", T, 1, 10**6)
+    length = check_int("length", length, 1, 10**6)
+    p = check_float("p_correct", p_correct, 0.0, 1.0, lo_open=True)
+    return float(length * -np.log(p) / (T + 2 * length))

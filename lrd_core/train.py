@@ -23,7 +23,7 @@ class TrainConfig:
     batch: int = 64  # sequences per step
     clip: float | None = None  # max global gradient norm; None = no clipping
     optimizer: str = "adam"  # "adam" or "sgd"
-    max_seconds: float = MAX_SECONDS_PER_RUN  # wall-clock budget of the run
+    max_seconds: float = MAX_SECONDS_PER_RUN  # budget of compute seconds (pauses between steps excluded)
 
     def __post_init__(self):
         check_int("steps", self.steps, 1, MAX_STEPS)
@@ -40,7 +40,7 @@ class StepEvent:
     step: int  # 1-based step that just finished
     loss: float  # training loss of this step's batch (before the update)
     grad_norm: float  # global gradient norm before clipping
-    seconds: float  # wall-clock seconds since the run started
+    seconds: float  # compute seconds since the run started (pauses between a caller's next() calls excluded)
     status: str = "running"  # "running", "done", "diverged" or "budget"
     message: str = ""  # human-readable reason when status is not "running"
     metrics: dict[str, float] = field(default_factory=dict)  # evaluation results, on evaluated steps only
@@ -73,33 +73,36 @@ def train(
     eval_every = check_int("eval_every", eval_every, 1, MAX_STEPS)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, config)
-    start = time.perf_counter()
+    seconds = 0.0  # time spent inside this generator; a live page pauses it between ticks
     for step in range(1, config.steps + 1):
+        resumed = time.perf_counter()
         x, y = batch_fn()
         loss = loss_fn(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
         loss_v, norm_v = loss.item(), grad_norm.item()
-        seconds = time.perf_counter() - start
         if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
             what = "loss" if not math.isfinite(loss_v) else "gradient norm"
             msg = f"diverged at step {step}: the {what} became {loss_v if what == 'loss' else norm_v}"
+            seconds += time.perf_counter() - resumed
             yield StepEvent(step, loss_v, norm_v, seconds, "diverged", msg)
             return
         if config.clip is not None:
             torch.nn.utils.clip_grads_with_norm_(params, config.clip, grad_norm)
         opt.step()
-        last, over_budget = step == config.steps, seconds > config.max_seconds
+        last = step == config.steps
+        over_budget = seconds + time.perf_counter() - resumed > config.max_seconds
         metrics = {}
         if evaluate is not None and (last or over_budget or step % eval_every == 0):
             with torch.no_grad():
                 metrics = {k: float(v) for k, v in evaluate(model).items()}
+        seconds += time.perf_counter() - resumed
         if last:
             yield StepEvent(step, loss_v, norm_v, seconds, "done", f"finished {step} steps", metrics)
             return
         if over_budget:
-            msg = f"stopped at budget: {config.max_seconds:.0f} s wall-clock reached at step {step}"
+            msg = f"stopped at budget: {config.max_seconds:g} s of compute reached at step {step}"
             yield StepEvent(step, loss_v, norm_v, seconds, "budget", msg, metrics)
             return
         yield StepEvent(step, loss_v, norm_v, seconds, metrics=metrics)

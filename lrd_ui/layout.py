@@ -13,6 +13,8 @@ from lrd_core.limits import MAX_SEED
 PAGES = (
     ("app.py", "Overview", ":material/home:"),
     ("pages/1_Vanishing_gradients.py", "Vanishing & exploding gradients", ":material/trending_down:"),
+    ("pages/2_Gating.py", "Gating: LSTM and GRU", ":material/alt_route:"),
+    ("pages/3_Convolutions.py", "Dilated convolutions", ":material/account_tree:"),
 )
 
 SEED_KEY, DEVICE_KEY = "global_seed", "global_device"

@@ -76,3 +76,15 @@ def test_adding_run_rejects_bad_length_and_device():
         adding_run(rnn_adding_model(RNNConfig(), 0), 10_000, TrainConfig(), 0)
     with pytest.raises(ValueError, match="device"):
         adding_run(rnn_adding_model(RNNConfig(), 0), 10, TrainConfig(), 0, device="gpu")
+
+
+def test_pauses_between_steps_do_not_count_against_the_budget():
+    import time
+
+    model = torch.nn.Linear(2, 1)
+    batch = lambda: (torch.ones(4, 2), torch.zeros(4, 1))  # noqa: E731
+    run = train(model, batch, torch.nn.functional.mse_loss, TrainConfig(steps=3, lr=0.1, max_seconds=0.2))
+    first = next(run)
+    time.sleep(0.3)  # a live page waits between ticks
+    second = next(run)
+    assert first.status == second.status == "running" and second.seconds < 0.2

@@ -96,9 +96,10 @@ class ElmanRNN(nn.Module):
         B, T, _ = x.shape
         drive = (self.config.input_scale * x) @ self.U.T + self.b  # (B, T, H): U x_t + b for all t
         h = x.new_zeros(B, self.config.hidden_size)  # (B, H)
+        WT = self.W.T  # (H, H), transposed once
         states, pre = [], []
         for t in range(T):
-            a = h @ self.W.T + drive[:, t]  # (B, H)
+            a = h @ WT + drive[:, t]  # (B, H)
             h = self.phi(a)
             states.append(h)
             pre.append(a)
@@ -204,27 +205,30 @@ class LSTM(nn.Module):
         return model
 
     def _scan(self, x: torch.Tensor, state, direct_path_only: bool, record: bool):
-        B, T, _ = x.shape
+        B, T, D = x.shape
         H = self.config.hidden_size
-        drive = x @ self.W_ih.T + self.b  # (B, T, 4H): W_ih x_t + b for all t at once
-        W_hh_T = self.W_hh.T  # (H, 4H)
+        # Speed (see bench/bench_lstm.py): tanh(a) = 2 sigmoid(2a) - 1, so doubling the g rows lets ONE
+        # sigmoid over all 4H rows give i, f, o and sigmoid(2 a_g) from which g_t follows.
+        two_g = torch.ones(4 * H, dtype=x.dtype, device=x.device)
+        two_g[2 * H : 3 * H] = 2.0
+        W_hh_T = self.W_hh.T * two_g  # (H, 4H)
+        x_tm = x.transpose(0, 1).reshape(T * B, D)  # (T*B, D): time-major, so each step's slice is contiguous
+        drive = torch.addmm(self.b * two_g, x_tm, self.W_ih.T * two_g).view(T, B, 4 * H)  # W_ih x_t + b, all t
         if state is None:
             h, c = x.new_zeros(B, H), x.new_zeros(B, H)  # (B, H) each
         else:
             h, c = state
         states, rec = [], {k: [] for k in ("i", "f", "g", "o", "c")}
-        # unbind, not drive[:, t]: each indexing's backward would allocate a zero (B, T, 4H) tensor
-        for d_t in drive.unbind(dim=1):  # d_t: (B, 4H)
-            a = torch.addmm(d_t, h, W_hh_T)  # (B, 4H)
-            i, f, _, o = torch.sigmoid(a).chunk(4, dim=1)  # (B, H) each; the g slot is overwritten next
-            g = torch.tanh(a[:, 2 * H : 3 * H])  # (B, H)
+        # unbind, not drive[t]: each indexing's backward would allocate a zero (T, B, 4H) tensor
+        for d_t in drive.unbind(dim=0):  # d_t: (B, 4H)
+            i, f, s_g, o = torch.sigmoid(torch.addmm(d_t, h, W_hh_T)).chunk(4, dim=1)  # (B, H) each
             if direct_path_only:  # keep only c_{t-1} -> c_t: everything computed from h_{t-1} is held fixed
-                i, f, g = i.detach(), f.detach(), g.detach()
-            c = f * c + i * g
+                i, f, s_g = i.detach(), f.detach(), s_g.detach()
+            c = torch.addcmul(f * c - i, i, s_g, value=2.0)  # f*c + i*g with g = 2 s_g - 1 = tanh(a_g)
             h = o * torch.tanh(c)
             states.append(h)
             if record:
-                for k, v in zip(("i", "f", "g", "o", "c"), (i, f, g, o, c)):
+                for k, v in zip(("i", "f", "g", "o", "c"), (i, f, 2.0 * s_g - 1.0, o, c)):
                     rec[k].append(v)
         return states, rec
 
@@ -359,3 +363,29 @@ class SequenceTagger(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))  # (B, T, classes)
+
+
+RECURRENT_KINDS = ("RNN", "LSTM", "GRU")
+
+
+def build_recurrent(
+    kind: str,
+    input_size: int,
+    hidden_size: int,
+    generator: torch.Generator,
+    *,
+    rho: float = 1.0,
+    forget_bias: float = 1.0,
+    keep_bias: float = 0.0,
+) -> nn.Module:
+    """One of the three recurrent encoders by name, (B, T, input_size) -> (B, T, hidden_size).
+
+    "RNN": tanh Elman RNN with orthogonal W of scale ``rho``; "LSTM" with
+    forget-gate bias ``forget_bias``; "GRU" with keep-gate bias ``keep_bias``.
+    """
+    check_choice("kind", kind, RECURRENT_KINDS)
+    if kind == "RNN":
+        return ElmanRNN(RNNConfig(input_size, hidden_size, "tanh", "orthogonal", rho), generator)
+    if kind == "LSTM":
+        return LSTM(LSTMConfig(input_size, hidden_size, forget_bias), generator)
+    return GRU(GRUConfig(input_size, hidden_size, keep_bias), generator)
