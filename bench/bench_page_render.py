@@ -14,7 +14,6 @@ os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a
 import time  # noqa: E402
 
 t0 = time.perf_counter()
-import torch  # noqa: E402
 
 t_torch = time.perf_counter() - t0
 t0 = time.perf_counter()

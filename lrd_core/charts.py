@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 FONT = {"labelFontSize": 14, "titleFontSize": 16}
-HEIGHT = 360
+HEIGHT = 400  # pixels, legend included (Streamlit fits the chart to its container)
 DASHES = ([8, 5], [2, 4], [14, 4, 2, 4])  # theory curves, in the order they are named
 
 
@@ -59,41 +59,60 @@ def log_line_chart(
     x_title: str,
     y_title: str,
     dashed: tuple[str, ...] = (),
+    color_by: str | None = None,
     log_x: bool = False,
     title: str = "",
 ) -> alt.LayerChart:
     """Lines of ``y`` against ``x``, one per value of ``series``, on a log y axis.
 
     Series named in ``dashed`` (theory curves) are thinner, each with its own
-    dash pattern, drawn over the solid measured lines. Rows with y == 0 are
+    dash pattern, drawn over the solid measured lines, and one legend names
+    them all. With ``color_by`` (a column such as the model), colour follows
+    that column instead, so a model's measured and theory lines share a colour,
+    and a second legend tells measured (solid) from theory (dashed). Rows with y == 0 are
     drawn as red triangles at the floor and called "exactly 0 (underflow)";
     non-finite rows (overflow, NaN) are left out: callers report them.
     Returns an unstyled layer chart (wrap with :func:`style` to display).
     """
-    data = df[[x, y, series]].copy()
+    data = df[[x, y, series] + ([color_by] if color_by else [])].copy()
     data = data[np.isfinite(data[y].astype(float))]
     floor = log_floor(data[y])
     positive = data[data[y] > 0]
     zeros = data[data[y] == 0].assign(floor=floor, note="exactly 0 (underflow)")
     # the floor only matters when there are zeros to pin to it; otherwise the data set the range
     y_scale = alt.Scale(type="log", domainMin=floor) if len(zeros) else alt.Scale(type="log")
-    x_enc = alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(type="log") if log_x else alt.Undefined)
+    whole = bool(len(data)) and bool(np.all(np.mod(data[x].astype(float), 1) == 0))
+    x_axis = alt.Axis(tickMinStep=1, format="d") if whole and not log_x else alt.Undefined  # no 1.5 layers
+    x_enc = alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(type="log") if log_x else alt.Undefined, axis=x_axis)
     names = list(dict.fromkeys(data[series]))  # first-seen order
     names = [n for n in names if n not in dashed] + [n for n in names if n in dashed]
     dash = [DASHES[dashed.index(n) % len(DASHES)] if n in dashed else [1, 0] for n in names]
     width = [2.5 if n in dashed else 4 for n in names]
-    legend = alt.Legend(orient="bottom", columns=1, symbolStrokeWidth=3, symbolType="stroke")
+    legend = alt.Legend(orient="bottom", columns=2, symbolStrokeWidth=3, symbolType="stroke", columnPadding=30)
+    if color_by:  # colour by group, dash by measured/theory
+        positive = positive.assign(kind=np.where(positive[series].isin(dashed), "theory (dashed)", "measured"))
+        kinds = ["measured", "theory (dashed)"]
+        style_enc = dict(
+            color=alt.Color(f"{color_by}:N", title=None, sort=list(dict.fromkeys(data[color_by])), legend=legend),
+            strokeDash=alt.StrokeDash("kind:N", title=None, scale=alt.Scale(domain=kinds, range=[[1, 0], DASHES[0]]),
+                                      legend=legend),
+            strokeWidth=alt.StrokeWidth("kind:N", scale=alt.Scale(domain=kinds, range=[4, 2.5]), legend=None),
+            detail=f"{series}:N",
+        )
+    else:  # colour, dash and width share one field and one domain: one legend shows all three
+        style_enc = dict(
+            color=alt.Color(f"{series}:N", title=None, scale=alt.Scale(domain=names), legend=legend),
+            strokeDash=alt.StrokeDash(f"{series}:N", title=None, scale=alt.Scale(domain=names, range=dash), legend=legend),
+            strokeWidth=alt.StrokeWidth(f"{series}:N", title=None, scale=alt.Scale(domain=names, range=width), legend=legend),
+        )
     lines = (
         alt.Chart(positive)
         .mark_line(clip=True)
         .encode(
             x=x_enc,
             y=alt.Y(f"{y}:Q", title=y_title, scale=y_scale, axis=alt.Axis(format="~e")),
-            # colour, dash and width share one field and one domain: one legend shows all three
-            color=alt.Color(f"{series}:N", title=None, scale=alt.Scale(domain=names), legend=legend),
-            strokeDash=alt.StrokeDash(f"{series}:N", title=None, scale=alt.Scale(domain=names, range=dash), legend=legend),
-            strokeWidth=alt.StrokeWidth(f"{series}:N", title=None, scale=alt.Scale(domain=names, range=width), legend=legend),
             tooltip=[series, x, alt.Tooltip(y, format=".3e")],
+            **style_enc,
         )
     )
     marked = (

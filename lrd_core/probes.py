@@ -10,8 +10,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core.limits import MAX_BATCH, MAX_SEQ_LEN
-from lrd_core.models.recurrent import ElmanRNN
+from lrd_core.devices import resolve_device
+from lrd_core.limits import MAX_BATCH, MAX_SEQ_LEN, MAX_TCN_PROBE_LEN, MAX_TCN_TOP_LAYER
+from lrd_core.models.recurrent import GRU, LSTM, RECURRENT_KINDS, ElmanRNN, LSTMConfig, build_recurrent
+from lrd_core.models.tcn import TCN, VARIANTS, TCNConfig
+from lrd_core.tasks import adding_problem
+from lrd_core.theory import signal_magnitude
 from lrd_core.validate import check_int
 
 
@@ -87,8 +91,6 @@ def vanishing_probe(config, T: int, seed: int, batch: int = 1, device: str = "cp
     one ``torch.Generator(seed)``, so the numbers do not depend on ``device``'s RNG.
     Returns the DataFrame of :func:`rnn_gradient_probe`.
     """
-    from lrd_core.devices import resolve_device
-    from lrd_core.tasks import adding_problem
 
     seed = check_int("seed", seed, 0, 2**63 - 1)
     dev = resolve_device(device)
@@ -107,8 +109,6 @@ def first_nonfinite_lag(df: pd.DataFrame) -> int | None:
 
 # --- Receptive field of a causal convolution stack, measured by autograd (the "Convolutions" page) ---
 
-from lrd_core.limits import MAX_TCN_PROBE_LEN  # noqa: E402
-from lrd_core.models.tcn import TCN, TCNConfig  # noqa: E402
 
 
 def positive_tcn(config: TCNConfig, generator: torch.Generator) -> TCN:
@@ -178,7 +178,6 @@ def receptive_field_table(kernel_size: int, top_layer: int, seed: int, channels:
     ``formula``, ``measured`` and ``gaps`` (lags inside the field that no path
     reaches; 0 means the field is one solid block).
     """
-    from lrd_core.models.tcn import VARIANTS
 
     rows = []
     for variant in VARIANTS:
@@ -197,7 +196,6 @@ def receptive_field_growth(kernel_size: int, max_top_layer: int, seed: int, chan
     Tidy rows: ``layers`` (d + 1), ``series`` ("dilated, measured", "dilated, formula", ...),
     ``receptive_field``.
     """
-    from lrd_core.limits import MAX_TCN_TOP_LAYER
 
     max_top_layer = check_int("max_top_layer", max_top_layer, 0, MAX_TCN_TOP_LAYER)
     rows = []
@@ -244,7 +242,6 @@ GATE_OF = {"LSTM": "f", "GRU": "z"}  # the gate that multiplies the old state: f
 
 
 def _gated_kind(model) -> str:
-    from lrd_core.models.recurrent import GRU, LSTM
 
     if isinstance(model, LSTM):
         return "LSTM"
@@ -294,8 +291,6 @@ def gated_models(T: int, hidden: int, seed: int, *, rho: float = 1.0, gate_bias:
     Draw order from ``torch.Generator(seed)``: adding-problem x (B, T, 2), v (H,), then RNN, LSTM, GRU weights.
     Returns (x, v, {"RNN": ..., "LSTM": ..., "GRU": ...}).
     """
-    from lrd_core.models.recurrent import RECURRENT_KINDS, build_recurrent
-    from lrd_core.tasks import adding_problem
 
     seed = check_int("seed", seed, 0, 2**63 - 1)
     g = torch.Generator().manual_seed(seed)
@@ -318,7 +313,6 @@ def gating_gradient_probe(
     z_t, textbook 1 - z_t) for the GRU, averaged over steps, units and samples;
     ``gain_top_unit`` is the largest per-unit mean gate (rho for the RNN).
     """
-    from lrd_core.devices import resolve_device
 
     check_int("T", T, 2, MAX_SEQ_LEN)
     check_int("batch", batch, 1, MAX_BATCH)
@@ -357,7 +351,6 @@ def gating_comparison_long(df: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
     first step. Returns (long DataFrame with columns lag, value, series, model,
     kind; the names of the theory series, to be drawn dashed).
     """
-    from lrd_core.theory import signal_magnitude
 
     frames, dashed = [], []
     for kind, d in df[df["sample"] == 0].groupby("model", sort=False):
@@ -384,8 +377,6 @@ def forget_products(hidden: int, forget_bias: float, T: int, seed: int, *, batch
     (exact zeros mean float64 underflow). L runs over about ``n_lengths``
     log-spaced lengths from 1 to T. Tidy DataFrame: ``L``, ``sample``, ``unit``, ``prod_f``.
     """
-    from lrd_core.models.recurrent import LSTM, LSTMConfig
-    from lrd_core.tasks import adding_problem
 
     T = check_int("T", T, 2, MAX_SEQ_LEN)
     batch = check_int("batch", batch, 1, MAX_BATCH)
@@ -426,8 +417,6 @@ def gate_identity_check(kind: str, hidden: int, T: int, seed: int, *, gate_bias:
     Returns {"max_abs_diff", "max_rel_diff", "median_product"} over all (sample, unit) pairs;
     relative differences only where the product is non-zero.
     """
-    from lrd_core.models.recurrent import build_recurrent
-    from lrd_core.tasks import adding_problem
 
     if kind not in GATE_OF:
         raise ValueError(f"kind must be one of {sorted(GATE_OF)}, got {kind!r}")

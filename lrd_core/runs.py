@@ -6,17 +6,21 @@ derives from the one integer seed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import numpy as np
+import pandas as pd
 import torch
 from torch.nn import functional as F
 
 from lrd_core.devices import resolve_device
-from lrd_core.limits import MAX_SEED, MAX_TRAIN_SEQ_LEN
-from lrd_core.models.recurrent import ElmanRNN, RNNConfig, SequenceRegressor
-from lrd_core.tasks import adding_problem
+from lrd_core.limits import MAX_LAG, MAX_SEED, MAX_TCN_TRAIN_SEQ_LEN, MAX_TRAIN_SEQ_LEN
+from lrd_core.models.heads import SequenceRegressor, SequenceTagger
+from lrd_core.models.recurrent import RECURRENT_KINDS, ElmanRNN, RNNConfig, build_recurrent
+from lrd_core.models.tcn import TCN, TCNConfig
+from lrd_core.tasks import IGNORE_INDEX, adding_problem, copy_memory, lag_parity
 from lrd_core.train import StepEvent, TrainConfig, train
-from lrd_core.validate import check_int
+from lrd_core.validate import check_choice, check_float, check_int
 
 
 def split_seed(seed: int) -> tuple[torch.Generator, torch.Generator]:
@@ -55,9 +59,6 @@ def adding_run(
 
 # --- Lag parity with temporal convolutions (the "Convolutions" page) ---
 
-from lrd_core.limits import MAX_LAG, MAX_TCN_TRAIN_SEQ_LEN  # noqa: E402
-from lrd_core.models.tcn import TCNConfig, TCNTagger  # noqa: E402
-from lrd_core.tasks import IGNORE_INDEX, lag_parity  # noqa: E402
 
 PARITY_MARGIN = 64  # scored steps per sequence beyond the lag: T = max(128, lag + 64)
 MAX_SWEEP_LAGS = 12  # lags trained one after another by lag_sweep
@@ -79,10 +80,10 @@ def parity_lags(receptive_field: int, lag: int) -> list[int]:
     return sorted({v for v in (lag, rf // 2, rf - 1, rf, 2 * rf) if 1 <= v <= MAX_LAG})
 
 
-def tcn_tagger(config: TCNConfig, seed: int) -> TCNTagger:
+def tcn_tagger(config: TCNConfig, seed: int) -> SequenceTagger:
     """A TCN with a two-way classifier at every step, initialised from ``seed``: (B, T, D) -> (B, T, 2)."""
     init, _ = split_seed(seed)
-    return TCNTagger(config, 2, init)
+    return SequenceTagger(TCN(config, init), config.channels, 2, init)
 
 
 def parity_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -141,8 +142,6 @@ def lag_sweep(config: TCNConfig, lags, train_config: TrainConfig, seed: int, dev
     ``steps`` run, ``seconds``, ``receptive_field`` R and ``inside`` (lag < R).
     At most MAX_SWEEP_LAGS lags.
     """
-    import pandas as pd
-
     lags = [check_int("lag", v, 1, MAX_LAG) for v in lags]
     check_int("number of lags", len(lags), 1, MAX_SWEEP_LAGS)
     rf = config.receptive_field
@@ -167,8 +166,6 @@ def accuracy_by_lag(history, series_lags: dict[str, int], receptive_field: int):
 
     ``history`` has columns series, step and accuracy (NaN on steps without evaluation).
     """
-    import pandas as pd
-
     cols = ["lag", "accuracy", "step", "series", "inside"]
     if "accuracy" not in history:
         history = history.assign(accuracy=pd.Series(dtype=float))
@@ -183,11 +180,6 @@ def accuracy_by_lag(history, series_lags: dict[str, int], receptive_field: int):
 # Gated recurrence: RNN vs LSTM vs GRU on the adding problem and on copy-memory
 # ---------------------------------------------------------------------------
 
-from collections.abc import Callable  # noqa: E402
-
-from lrd_core.models.recurrent import RECURRENT_KINDS, SequenceTagger, build_recurrent  # noqa: E402
-from lrd_core.tasks import copy_memory  # noqa: E402
-from lrd_core.validate import check_choice, check_float  # noqa: E402
 
 
 def recurrent_adding_model(
@@ -276,8 +268,6 @@ def race(
 
 def steps_to_threshold(losses, threshold: float, window: int = 20) -> int | None:
     """First step (1-based) at which the mean of the last ``window`` training losses is below ``threshold``."""
-    import numpy as np
-
     window = check_int("window", window, 1, 10**6)
     x = np.asarray(losses, dtype=float)
     if x.size < window:
@@ -290,8 +280,6 @@ def steps_to_threshold(losses, threshold: float, window: int = 20) -> int | None
 def race_summary(history, solved: float, window: int = 20):
     """Per series of a live history (columns series, step, loss): steps run, mean of the last ``window``
     losses and the first step whose running mean is below ``solved`` (None if not yet). A DataFrame."""
-    import pandas as pd
-
     rows = [
         {"model": name, "steps": int(d["step"].max()), f"loss, mean of last {window}": float(d["loss"].tail(window).mean()),
          "solved at step": steps_to_threshold(d["loss"].to_numpy(), solved, window)}

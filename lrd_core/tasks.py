@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lrd_core.limits import MAX_BATCH, MAX_SEQ_LEN
+from lrd_core.limits import MAX_BATCH, MAX_LAG, MAX_SEQ_LEN, MAX_TCN_TRAIN_SEQ_LEN
 from lrd_core.validate import check_int
 
 
@@ -81,7 +81,6 @@ def lag_parity(batch: int, T: int, lag: int, generator: torch.Generator):
     Returns x: (B, T, 1) float32 bits in {0, 1} and y: (B, T) int64 in {0, 1},
     with y = ``IGNORE_INDEX`` for t < lag.
     """
-    from lrd_core.limits import MAX_LAG, MAX_TCN_TRAIN_SEQ_LEN
 
     batch = check_int("batch", batch, 1, MAX_BATCH)
     T = check_int("T", T, 2, MAX_TCN_TRAIN_SEQ_LEN)

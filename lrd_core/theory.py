@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrd_core.validate import check_float
+from lrd_core.validate import check_float, check_int
 
 ADDING_BASELINE_MSE = 1.0 / 6.0
 """MSE of always predicting 1 on the adding problem: Var(U1 + U2) = 2/12."""
@@ -46,7 +46,6 @@ def length_below(rho: float, threshold: float, alpha: float = 1.0) -> float:
 
 # --- Receptive fields of causal convolution stacks (the "Convolutions" page) ---
 
-from lrd_core.validate import check_int  # noqa: E402  (kept with the block that uses it)
 
 MAX_RF_DEPTH = 62  # layers / blocks accepted by the closed forms below (results stay exact Python ints)
 
@@ -104,7 +103,6 @@ def copy_memory_loss(T: int, length: int, p_correct: float) -> float:
 
     p_correct = 1 / n_symbols is the memoryless baseline (guessing); 0.9 is a "solved" level.
     """
-    from lrd_core.validate import check_int
 
     T = check_int("T", T, 1, 10**6)
     length = check_int("length", length, 1, 10**6)

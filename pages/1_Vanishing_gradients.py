@@ -89,11 +89,11 @@ st.subheader("2 · What each step does to the signal")
 left, right = st.columns(2)
 with left:
     show.chart(charts.step_chart(df, "t", "jac_norm", x_title="time step t", y_title="‖J_t‖₂ (spectral norm)",
-                                 reference=rho, reference_label=f"ρ = {rho:g}"), height=280)
+                                 reference=rho, reference_label=f"ρ = {rho:g}"), height=300)
     st.caption("Red dashed: ρ, the norm the weights alone would give (exact for orthogonal W).")
 with right:
     show.chart(charts.step_chart(df, "t", "saturation", x_title="time step t", y_title="mean |φ′(a_t)|",
-                                 reference=1.0, reference_label="no saturation"), height=280)
+                                 reference=1.0, reference_label="no saturation"), height=300)
     st.caption("1 means the activation passes the signal untouched; near 0 the units are saturated.")
 
 st.subheader("3 · The closed form, for your ρ")
@@ -101,7 +101,8 @@ lengths = np.array([10, 50, 100, 200, 500, 1000])
 table = pd.DataFrame({"L": lengths, "S_RNN(L) = α·ρ^(L−1)": theory.signal_magnitude(rho, lengths, alpha)})
 measured = df.set_index("lag")["grad_norm"]
 table["measured at distance L − 1"] = [measured.get(L - 1, np.nan) for L in lengths]
-st.dataframe(table.style.format({c: "{:.3e}" for c in table.columns[1:]}, na_rep="—"), hide_index=True)
+st.dataframe(table.astype({"L": str}).map(lambda v: v if isinstance(v, str) else "—" if np.isnan(v) else f"{v:.3e}"),
+             hide_index=True)
 st.caption(f"α = ‖∂L/∂h_T‖ = {alpha:.3g}. A dash: L is longer than the probed sequence (T = {T}).")
 show.source(probes.rnn_gradient_probe)
 
@@ -127,11 +128,11 @@ def render(history: pd.DataFrame) -> None:
     a, b = st.columns(2)
     with a:
         show.chart(charts.loss_chart(history, baseline=theory.ADDING_BASELINE_MSE, solved=0.01, y_title="MSE (log)"),
-                   height=300)
+                   height=340)
     with b:
         grads = history.rename(columns={"grad_norm": "value"}).assign(what="‖∇θ L‖")
         show.chart(charts.log_line_chart(grads, "step", "value", "what", x_title="training step",
-                                         y_title="gradient norm (log)"), height=300)
+                                         y_title="gradient norm (log)"), height=340)
 
 
 live_panel(

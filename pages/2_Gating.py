@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, limits, probes, theory
+from lrd_core import charts, probes, theory
 from lrd_core.runs import COPY_LENGTH, COPY_SYMBOLS, TASKS, race, race_summary
 from lrd_core.train import TrainConfig
 from lrd_ui import show
@@ -75,7 +75,7 @@ show.source(probes.direct_path_derivative)
 st.subheader("2 · The whole gradient: RNN, LSTM and GRU side by side")
 long, dashed, factors = comparison(T, hidden, g.seed, rho, bias, g.device)
 show.chart(charts.log_line_chart(long, "lag", "value", "series", x_title="distance T − t (steps back from the loss)",
-                                 y_title="‖∂L/∂h_t‖ (log)", dashed=dashed), height=480)
+                                 y_title="‖∂L/∂h_t‖ (log)", dashed=dashed, color_by="model"), height=480)
 st.markdown(
     f"""
 Solid: ‖∂L/∂h_t‖ from one backward pass through each whole network (nothing

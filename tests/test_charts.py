@@ -13,7 +13,7 @@ def _layers(chart):
 
 def _rows(spec, layer):
     """The inline rows a layer draws (Altair moves layer data into top-level datasets)."""
-    return spec["datasets"][layer["data"]["name"]]
+    return spec["datasets"][layer.get("data", spec.get("data"))["name"]]
 
 
 def test_log_chart_never_feeds_zero_to_the_log_scale_and_marks_zeros_at_a_floor():
@@ -77,3 +77,15 @@ def test_every_builder_renders_offline():
     for chart in built:
         png = vlc.vegalite_to_png(charts.style(chart).properties(width=400).to_dict())
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_color_by_groups_share_a_colour_and_dash_tells_theory_apart():
+    df = pd.DataFrame({"x": [1, 2] * 4, "y": [1.0, 0.5] * 4, "model": ["A"] * 4 + ["B"] * 4,
+                       "s": ["A m"] * 2 + ["A t"] * 2 + ["B m"] * 2 + ["B t"] * 2})
+    spec, (lines,) = _layers(charts.log_line_chart(df, "x", "y", "s", x_title="x", y_title="y",
+                                                   dashed=("A t", "B t"), color_by="model"))
+    enc = lines["encoding"]
+    assert enc["color"]["field"] == "model" and enc["detail"]["field"] == "s"
+    rows = _rows(spec, lines)
+    assert {(r["s"], r["kind"]) for r in rows} == {("A m", "measured"), ("A t", "theory (dashed)"),
+                                                    ("B m", "measured"), ("B t", "theory (dashed)")}

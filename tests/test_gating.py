@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from lrd_core import probes, theory
-from lrd_core.models.recurrent import GRU, LSTM, GRUConfig, LSTMConfig, SequenceTagger, build_recurrent
+from lrd_core.models.heads import SequenceTagger
+from lrd_core.models.recurrent import GRU, LSTM, GRUConfig, LSTMConfig, build_recurrent
 from lrd_core.runs import (
     copy_memory_model,
     copy_memory_run,
@@ -219,7 +220,7 @@ def test_models_do_not_touch_the_global_rng():
 
 def test_gating_gradient_probe_frame_and_theory():
     df = probes.gating_gradient_probe(40, 16, seed=0, gate_bias=3.0, batch=2)
-    assert list(df.columns) == ["model", "sample", "t", "lag", "grad_norm", "gain"]
+    assert list(df.columns) == ["model", "sample", "t", "lag", "grad_norm", "gain", "gain_top_unit"]
     assert len(df) == 3 * 2 * 40 and set(df["model"]) == {"RNN", "LSTM", "GRU"}
     at_T = df[df["lag"] == 0]["grad_norm"].to_numpy()
     np.testing.assert_allclose(at_T, 1.0, rtol=1e-6)  # ||v|| = 1 at the loss
@@ -397,3 +398,11 @@ def test_page_deep_link_and_live_race(page):
     page.button(key="gating_race_stop").click().run()
     _ok(page)
     assert not page.session_state["gating_race"].running
+
+
+def test_decay_factors_match_gates_when_gates_are_near_one():
+    """With b = 5 the GRU's whole-gradient shrink per step equals its mean keep factor to 3 decimals."""
+    f = probes.decay_factors(probes.gating_gradient_probe(200, 32, seed=0, gate_bias=5.0)).set_index("model")
+    assert f.loc["GRU", "measured"] == pytest.approx(f.loc["GRU", "gain"], abs=2e-3)
+    assert f.loc["GRU", "gain"] <= f.loc["GRU", "gain_top_unit"] < 1.0
+    assert f.loc["LSTM", "measured"] > 0.99 > f.loc["RNN", "measured"]  # the highway is open; tanh RNN fades

@@ -21,7 +21,7 @@ def test_deep_link_sets_widgets_and_numbers():
     table = _table(at)
     # the closed-form column uses the linked rho (alpha = 1: unit read-out)
     for L, s in zip(table["L"], table["S_RNN(L) = α·ρ^(L−1)"]):
-        assert s == pytest.approx(theory.signal_magnitude(1.5, int(L)), rel=1e-6)
+        assert float(s) == pytest.approx(theory.signal_magnitude(1.5, int(L)), rel=1e-3)  # shown with 4 digits
 
 
 def test_same_view_by_hand_gives_the_same_numbers_as_the_link():

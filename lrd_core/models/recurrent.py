@@ -93,13 +93,13 @@ class ElmanRNN(nn.Module):
 
     def unroll(self, x: torch.Tensor):
         """x (B, T, D) -> (list of T states h_t (B, H), pre-activations a (B, T, H))."""
-        B, T, _ = x.shape
+        B = x.shape[0]
         drive = (self.config.input_scale * x) @ self.U.T + self.b  # (B, T, H): U x_t + b for all t
         h = x.new_zeros(B, self.config.hidden_size)  # (B, H)
         WT = self.W.T  # (H, H), transposed once
         states, pre = [], []
-        for t in range(T):
-            a = h @ WT + drive[:, t]  # (B, H)
+        for d_t in drive.unbind(dim=1):  # (B, H); unbind, not drive[:, t], keeps the backward cheap
+            a = h @ WT + d_t  # (B, H)
             h = self.phi(a)
             states.append(h)
             pre.append(a)
@@ -113,22 +113,6 @@ class ElmanRNN(nn.Module):
     def jacobians(self, pre: torch.Tensor) -> torch.Tensor:
         """J_t = dh_t/dh_{t-1} = diag(phi'(a_t)) W for pre-activations (B, T, H) -> (B, T, H, H)."""
         return self.dphi(pre).unsqueeze(-1) * self.W  # row i of W scaled by phi'(a_t)_i
-
-
-class SequenceRegressor(nn.Module):
-    """A recurrent encoder and a linear read-out of its last state: (B, T, D) -> (B, out)."""
-
-    def __init__(self, encoder: nn.Module, hidden_size: int, out_size: int, generator: torch.Generator):
-        super().__init__()
-        self.encoder = encoder
-        self.readout = nn.utils.skip_init(nn.Linear, hidden_size, out_size)  # no global-RNG draw
-        bound = 1.0 / hidden_size**0.5
-        with torch.no_grad():
-            self.readout.weight.uniform_(-bound, bound, generator=generator)
-            self.readout.bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.encoder(x)[:, -1])  # (B, out)
 
 
 # ---------------------------------------------------------------------------
@@ -346,23 +330,6 @@ class GRU(nn.Module):
         """x (B, T, D) -> hidden states (B, T, H)."""
         states, _ = self._scan(x, None, False, record=False)
         return torch.stack(states, dim=1)
-
-
-class SequenceTagger(nn.Module):
-    """A recurrent encoder and a linear classifier on every state: (B, T, D) -> logits (B, T, classes)."""
-
-    def __init__(self, encoder: nn.Module, hidden_size: int, n_classes: int, generator: torch.Generator):
-        super().__init__()
-        check_int("n_classes", n_classes, 2, 1024)
-        self.encoder = encoder
-        self.head = nn.utils.skip_init(nn.Linear, hidden_size, n_classes)  # no global-RNG draw
-        bound = 1.0 / hidden_size**0.5
-        with torch.no_grad():
-            self.head.weight.uniform_(-bound, bound, generator=generator)
-            self.head.bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))  # (B, T, classes)
 
 
 RECURRENT_KINDS = ("RNN", "LSTM", "GRU")

@@ -155,20 +155,3 @@ class TCN(nn.Module):
         for layer in self.layers:
             h = layer(h) if isinstance(layer, ResidualBlock) else torch.relu(layer(h))  # (B, C, T)
         return h.transpose(1, 2)  # (B, T, C)
-
-
-class TCNTagger(nn.Module):
-    """A TCN and a linear classifier at every step: (B, T, D) -> logits (B, T, n_classes)."""
-
-    def __init__(self, config: TCNConfig, n_classes: int, generator: torch.Generator):
-        super().__init__()
-        check_int("n_classes", n_classes, 2, 1024)
-        self.tcn = TCN(config, generator)
-        self.head = nn.utils.skip_init(nn.Linear, config.channels, n_classes)  # no global-RNG draw
-        bound = 1.0 / config.channels**0.5
-        with torch.no_grad():
-            self.head.weight.uniform_(-bound, bound, generator=generator)
-            self.head.bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.tcn(x))  # (B, T, n_classes)
