@@ -18,6 +18,7 @@ from lrd_core.runs import (
 )
 from lrd_core.tasks import IGNORE_INDEX, lag_parity
 from lrd_core.train import TrainConfig
+from tests.apptest_support import open_page
 
 # --- closed forms ---------------------------------------------------------------------------
 
@@ -251,12 +252,7 @@ def test_lag_parity_learns_inside_the_field_and_not_beyond():
 
 
 def _page():
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.run()
-    at.switch_page("pages/3_Convolutions.py")
-    return at
+    return open_page("pages/3_Convolutions.py")
 
 
 def test_page_defaults_show_measured_equal_formula_and_train_live():

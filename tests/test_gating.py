@@ -21,6 +21,7 @@ from lrd_core.runs import (
     steps_to_threshold,
 )
 from lrd_core.train import TrainConfig, events_frame
+from tests.apptest_support import open_page
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -331,21 +332,12 @@ def test_lstm_solves_adding_100_and_rnn_does_not():
 
 # --- the page, under AppTest ------------------------------------------------------------------------------
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 PAGE = "pages/2_Gating.py"
 
 
 @pytest.fixture
 def page():
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.switch_page(PAGE)
-    yield at
-    st.cache_data.clear()
+    return open_page(PAGE)  # caches are cleared around every test by conftest
 
 
 def _ok(at):
