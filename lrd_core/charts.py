@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 FONT = {"labelFontSize": 14, "titleFontSize": 16}
-HEIGHT = 400  # pixels, legend included (Streamlit fits the chart to its container)
+HEIGHT = 440  # pixels, legend included (Streamlit fits the chart to its container)
 DASHES = ([8, 5], [2, 4], [14, 4, 2, 4])  # theory curves, in the order they are named
 
 
@@ -139,7 +139,7 @@ def loss_chart(history: pd.DataFrame, *, baseline: float | None, solved: float |
         alt.Chart(data)
         .mark_line(strokeWidth=2.5)
         .encode(
-            x=alt.X("step:Q", title="training step"),
+            x=alt.X("step:Q", title="training step", axis=alt.Axis(format="d", tickMinStep=1)),
             y=alt.Y("loss:Q", title=y_title, scale=alt.Scale(type="log"), axis=alt.Axis(format="~g")),
             color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
             tooltip=["series", "step", alt.Tooltip("loss", format=".4f")],
@@ -213,7 +213,7 @@ def accuracy_chart(history: pd.DataFrame) -> alt.LayerChart:
         alt.Chart(data)
         .mark_line(strokeWidth=2.5, point=True)
         .encode(
-            x=alt.X("step:Q", title="training step"),
+            x=alt.X("step:Q", title="training step", axis=alt.Axis(format="d", tickMinStep=1)),
             y=alt.Y("accuracy:Q", title="held-out accuracy", scale=alt.Scale(domain=[0.4, 1.0], clamp=True)),
             color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=3)),
             tooltip=["series:N", "step:Q", alt.Tooltip("accuracy:Q", format=".3f")],
