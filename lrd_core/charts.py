@@ -61,6 +61,7 @@ def log_line_chart(
     dashed: tuple[str, ...] = (),
     color_by: str | None = None,
     log_x: bool = False,
+    y_min: float | None = None,
     title: str = "",
 ) -> alt.LayerChart:
     """Lines of ``y`` against ``x``, one per value of ``series``, on a log y axis.
@@ -72,18 +73,26 @@ def log_line_chart(
     and a second legend tells measured (solid) from theory (dashed). Rows with y == 0 are
     drawn as red triangles at the floor and called "exactly 0 (underflow)";
     non-finite rows (overflow, NaN) are left out: callers report them.
+    ``y_min`` cuts the y axis off there (lines run out of the bottom), for
+    curves that fall for hundreds of decades. A log x axis spans the data only.
     Returns an unstyled layer chart (wrap with :func:`style` to display).
     """
     data = df[[x, y, series] + ([color_by] if color_by else [])].copy()
     data = data[np.isfinite(data[y].astype(float))]
-    floor = log_floor(data[y])
+    floor = log_floor(data[y]) if y_min is None else float(y_min)
     positive = data[data[y] > 0]
     zeros = data[data[y] == 0].assign(floor=floor, note="exactly 0 (underflow)")
     # the floor only matters when there are zeros to pin to it; otherwise the data set the range
-    y_scale = alt.Scale(type="log", domainMin=floor) if len(zeros) else alt.Scale(type="log")
+    pinned = len(zeros) or y_min is not None
+    y_scale = alt.Scale(type="log", domainMin=floor) if pinned else alt.Scale(type="log")
     whole = bool(len(data)) and bool(np.all(np.mod(data[x].astype(float), 1) == 0))
     x_axis = alt.Axis(tickMinStep=1, format="d") if whole and not log_x else alt.Undefined  # no 1.5 layers
-    x_enc = alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(type="log") if log_x else alt.Undefined, axis=x_axis)
+    if log_x and len(data):  # not rounded out to whole decades: 64..2048 stays 64..2048
+        x_scale = alt.Scale(type="log", nice=False, domain=[float(data[x].min()), float(data[x].max())])
+        x_axis = alt.Axis(format="~s", labelOverlap="greedy")
+    else:
+        x_scale = alt.Scale(type="log") if log_x else alt.Undefined
+    x_enc = alt.X(f"{x}:Q", title=x_title, scale=x_scale, axis=x_axis)
     names = list(dict.fromkeys(data[series]))  # first-seen order
     names = [n for n in names if n not in dashed] + [n for n in names if n in dashed]
     dash = [DASHES[dashed.index(n) % len(DASHES)] if n in dashed else [1, 0] for n in names]
@@ -95,7 +104,7 @@ def log_line_chart(
         style_enc = dict(
             color=alt.Color(f"{color_by}:N", title=None, sort=list(dict.fromkeys(data[color_by])), legend=legend),
             strokeDash=alt.StrokeDash("kind:N", title=None, scale=alt.Scale(domain=kinds, range=[[1, 0], DASHES[0]]),
-                                      legend=legend),
+                                      legend=alt.Legend(orient="top", symbolStrokeWidth=3, symbolType="stroke")),
             strokeWidth=alt.StrokeWidth("kind:N", scale=alt.Scale(domain=kinds, range=[4, 2.5]), legend=None),
             detail=f"{series}:N",
         )
@@ -201,25 +210,29 @@ def dilation_tree_chart(reach: pd.DataFrame, receptive_field: int) -> alt.LayerC
                                        vertical=True))
 
 
-def accuracy_chart(history: pd.DataFrame) -> alt.LayerChart:
-    """Held-out accuracy against training step, one line per series, with the chance level dashed.
+def accuracy_chart(history: pd.DataFrame, chance: float = CHANCE, *, y_title: str = "held-out accuracy"
+                   ) -> alt.LayerChart:
+    """Accuracy (0..1) against training step, one line per series, with the chance level dashed.
 
-    ``history`` has columns series, step, accuracy (NaN rows are skipped).
+    ``history`` has columns series, step, accuracy (NaN rows are skipped). The
+    y axis starts 0.1 below ``chance`` (0.4 for a coin flip, 0 for 1/8).
     """
     if "accuracy" not in history:
         history = history.assign(accuracy=pd.Series(dtype=float))
     data = history.dropna(subset=["accuracy"])
+    y_min = max(0.0, round(chance - 0.1, 2))
     lines = (
         alt.Chart(data)
         .mark_line(strokeWidth=2.5, point=True)
         .encode(
             x=alt.X("step:Q", title="training step", axis=alt.Axis(format="d", tickMinStep=1)),
-            y=alt.Y("accuracy:Q", title="held-out accuracy", scale=alt.Scale(domain=[0.4, 1.0], clamp=True)),
+            y=alt.Y("accuracy:Q", title=y_title, scale=alt.Scale(domain=[y_min, 1.0], clamp=True)),
             color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=3)),
             tooltip=["series:N", "step:Q", alt.Tooltip("accuracy:Q", format=".3f")],
         )
     )
-    return alt.layer(lines, rule(CHANCE, f"chance {CHANCE:g}"))
+    label = f"chance 1/{round(1 / chance)}" if chance < 0.5 else f"chance {chance:g}"
+    return alt.layer(lines, rule(chance, label))
 
 
 def accuracy_vs_lag_chart(df: pd.DataFrame, receptive_field: int) -> alt.LayerChart:
@@ -243,3 +256,124 @@ def accuracy_vs_lag_chart(df: pd.DataFrame, receptive_field: int) -> alt.LayerCh
     )
     return alt.layer(shade, rule(receptive_field, f"R = {receptive_field}", color="#d62728", vertical=True),
                      rule(CHANCE, f"chance {CHANCE:g}"), points)
+
+
+# --- Attention page ---
+
+
+def attention_heatmap(df: pd.DataFrame) -> alt.Chart:
+    """Attention weights α_{s,t} as a heatmap: source position t across, output step s down.
+
+    ``df`` comes from :func:`lrd_core.probes.attention_map` (columns s, t, alpha, source, output).
+    """
+    return (
+        alt.Chart(df)
+        .mark_rect()
+        .encode(
+            x=alt.X("t:O", title="source position t"),
+            y=alt.Y("s:O", title="output step s"),
+            color=alt.Color("alpha:Q", title="α", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+            tooltip=["s:O", "t:O", alt.Tooltip("alpha:Q", format=".3f"), "source:O", "output:O"],
+        )
+    )
+
+
+# --- Long context page ---
+
+
+def chars_per_token_chart(df: pd.DataFrame) -> alt.LayerChart:
+    """Characters per token against vocabulary size (log2 axis), one line per corpus, with the
+    character tokenizer's c = 1 dashed. ``df`` has columns corpus, vocab_size, chars_per_token."""
+    sizes = sorted(df["vocab_size"].unique().tolist())
+    lines = (
+        alt.Chart(df)
+        .mark_line(strokeWidth=3, point=alt.OverlayMarkDef(size=90))
+        .encode(
+            x=alt.X("vocab_size:Q", title="BPE vocabulary size V (log)", scale=alt.Scale(type="log", base=2),
+                    axis=alt.Axis(values=sizes, format=",d")),
+            y=alt.Y("chars_per_token:Q", title="characters per token c (held-out text)",
+                    scale=alt.Scale(domainMin=0)),
+            color=alt.Color("corpus:N", title=None, legend=alt.Legend(orient="bottom")),
+            tooltip=["corpus:N", alt.Tooltip("vocab_size:Q", format=",d"),
+                     alt.Tooltip("chars_per_token:Q", format=".3f")],
+        )
+    )
+    return alt.layer(lines, rule(1.0, "characters: c = 1"))
+
+
+TOKEN_ROW_PX = 26  # height of one row of token boxes
+
+
+def token_boxes_chart(boxes: pd.DataFrame, width: int = 72) -> alt.LayerChart:
+    """Tokens drawn as alternating coloured boxes holding their text, laid out by
+    :func:`lrd_core.probes.token_boxes` (columns token, shown, row, col, length, band).
+    Text is drawn by Vega as plain text: nothing in it is interpreted."""
+    data = boxes.assign(end=boxes["col"] + boxes["length"], mid=boxes["col"] + boxes["length"] / 2)
+    x = alt.X("col:Q", axis=None, scale=alt.Scale(domain=[0, width], nice=False))
+    y = alt.Y("row:O", axis=None)
+    boxes_layer = alt.Chart(data).mark_bar(stroke="white", strokeWidth=1.5).encode(
+        x=x, x2="end:Q", y=y,
+        color=alt.Color("band:N", legend=None, scale=alt.Scale(domain=[0, 1], range=["#c6dbef", "#fdd0a2"])),
+        tooltip=[alt.Tooltip("token:Q", title="token #"), alt.Tooltip("shown:N", title="text")],
+    )
+    text = alt.Chart(data).mark_text(fontSize=13, font="monospace", color="black").encode(
+        x=alt.X("mid:Q", scale=alt.Scale(domain=[0, width], nice=False), axis=None), y=y, text="shown:N",
+    )
+    return alt.layer(boxes_layer, text)
+
+
+def segment_attention_chart(df: pd.DataFrame) -> alt.LayerChart:
+    """Attention of the query over the keys it can see, one row per layer and head, with the segment
+    boundary and the cue marked. ``df`` from :func:`lrd_core.probes.segment_attention`."""
+    data = df.assign(end=df["key"] + 1)
+    lo, hi = int(df["key"].min()), int(df["key"].max()) + 1
+    x = alt.X("key:Q", title="key position (left of the boundary: cached memory)",
+              scale=alt.Scale(domain=[lo, hi], nice=False), axis=alt.Axis(format="d", tickMinStep=1))
+    heat = alt.Chart(data).mark_rect().encode(
+        x=x, x2="end:Q", y=alt.Y("row:N", title=None, sort=sorted(df["row"].unique())),
+        color=alt.Color("alpha:Q", title="α", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+        tooltip=["row:N", "key:Q", alt.Tooltip("alpha:Q", format=".3f"), "memory:N"],
+    )
+    layers = [heat, rule(df.attrs["boundary"], "segment boundary", color="#d62728", vertical=True)]
+    if df.attrs["cue"] >= lo:
+        layers.append(rule(df.attrs["cue"] + 0.5, "cue", color="#2ca02c", vertical=True))
+    return alt.layer(*layers)
+
+
+# --- Overview (home page) ---
+
+
+def overview_chart(df: pd.DataFrame, measured: pd.DataFrame | None = None, y_min: float = 1e-20
+                   ) -> alt.LayerChart:
+    """Signal against dependency length for every architecture (``lrd_core.overview.overview_frame``),
+    log-log, cut at ``y_min``; the attention line (constant 1) is dashed so the TCN's line shows under it.
+    ``measured`` (columns architecture, L, signal) is drawn as black points over the curves."""
+    attention = tuple(a for a in df["architecture"].unique() if a.startswith("attention"))
+    lines = log_line_chart(df, "L", "signal", "architecture", x_title="dependency length L (steps, log)",
+                           y_title="signal reaching L steps back (log)", log_x=True, y_min=y_min, dashed=attention)
+    if measured is None or measured.empty:
+        return lines
+    points = (
+        alt.Chart(measured[measured["signal"] >= y_min])
+        .mark_point(size=70, filled=True, color="black")
+        .encode(x="L:Q", y="signal:Q", shape=alt.Shape("architecture:N", title=None,
+                                                       legend=alt.Legend(orient="bottom")),
+                tooltip=["architecture:N", "L:Q", alt.Tooltip("signal:Q", format=".3e")])
+    )
+    return alt.layer(lines, points)
+
+
+# --- LayerNorm page ---
+
+PLACEMENT_COLORS = {"Post-LN": "#0068c9", "Pre-LN": "#ff2b2b"}  # the same colour for a placement in every panel
+
+
+def placement_loss_chart(history: pd.DataFrame, *, baseline: float | None, solved: float | None,
+                         y_title: str = "loss") -> alt.LayerChart:
+    """:func:`loss_chart` with one fixed colour per placement (series "Post-LN", "Pre-LN"), so that
+    side-by-side panels agree and the two placements stay apart on a projector."""
+    chart = loss_chart(history, baseline=baseline, solved=solved, y_title=y_title)
+    scale = alt.Scale(domain=list(PLACEMENT_COLORS), range=list(PLACEMENT_COLORS.values()))
+    chart.layer[0] = chart.layer[0].encode(
+        color=alt.Color("series:N", title=None, scale=scale, legend=alt.Legend(orient="bottom")))
+    return chart

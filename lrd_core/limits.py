@@ -21,3 +21,34 @@ MAX_TCN_CHANNELS = 128  # C: channels of every convolution layer
 MAX_TCN_PROBE_LEN = 40_000  # T for the receptive-field probe: above the largest R(k, d) the caps allow
 MAX_TCN_TRAIN_SEQ_LEN = 1024  # T for live lag-parity training (no loop over t: the cost is linear in T)
 MAX_LAG = 512  # lag of the lag-parity task
+
+# Attention (the "Attention" page)
+MAX_SEQ2SEQ_SYMBOLS = 64  # V: alphabet of the reversal / copy task
+MAX_SEQ2SEQ_LEN = 400  # T of a source sequence for the encoder-gradient probe
+MAX_SEQ2SEQ_TRAIN_LEN = 60  # T for live reversal training (Python loops over encoder and decoder steps)
+MAX_ATTENTION_COST_LEN = 4096  # L for timing self-attention (its L x L matrix: 64 MiB in float32 at 4096)
+
+# State-space models (the "State-space models" page)
+MAX_SSM_STATE = 256  # N: complex modes per channel of a diagonal SSM (A, C are [H, N])
+MAX_SSM_CHANNELS = 256  # H: channels of an S4D layer
+MAX_SSM_LAYERS = 6  # S4D layers in a model
+MAX_SSM_KERNEL_LEN = 16_384  # L of an s4d_kernel (the kernel is an H x N x L Vandermonde product)
+MAX_SSM_TRAIN_SEQ_LEN = 1000  # T of live delayed-recall training (the LSTM baseline loops over t)
+
+# LayerNorm placement (the "LayerNorm placement" page)
+MAX_TRANSFORMER_LAYERS = 48  # N: Transformer blocks in one stack
+MAX_TRANSFORMER_D_MODEL = 256  # d_model: width of the residual stream
+MAX_TRANSFORMER_HEADS = 16  # attention heads per block (must divide d_model)
+MAX_TRANSFORMER_D_FF = 1024  # hidden units of the MLP in each block
+MAX_TRANSFORMER_SEQ_LEN = 1024  # T fed to a Transformer stack (its T x T attention matrix per head)
+
+# Long context (the "Long context" page)
+MAX_BPE_VOCAB = 8192  # V: entries of a trained byte-level BPE vocabulary (256 bytes + merges)
+MAX_CODE_CORPUS_CHARS = 600_000  # characters of standard-library source read for the code corpus
+MAX_CODE_FILE_CHARS = 20_000  # characters kept from each source file (so no one file dominates)
+MAX_TOKENIZE_CHARS = 1_000_000  # characters tokenized piece by piece in one call
+MAX_HELD_OUT_CHARS = 40_000  # held-out characters of each corpus on which tokenizers are measured
+MAX_PASTED_CHARS = 4000  # characters a visitor may paste into the tokenizer box
+MAX_SEGMENT_LEN = 128  # S: tokens per segment of the segment-level Transformer
+MAX_MEMORY_LEN = 256  # M: cached hidden states per layer attended as extra keys/values
+MAX_SEGMENTS = 8  # segments in one sequence of segment-level training (the sequence is S × segments long)

@@ -6,17 +6,51 @@ gradient norms for every t come from ONE backward pass.
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn import functional as F
 
+from lrd_core import ssm
 from lrd_core.devices import resolve_device
-from lrd_core.limits import MAX_BATCH, MAX_SEQ_LEN, MAX_TCN_PROBE_LEN, MAX_TCN_TOP_LAYER
+from lrd_core.limits import (
+    MAX_ATTENTION_COST_LEN,
+    MAX_BATCH,
+    MAX_SEQ2SEQ_LEN,
+    MAX_SEQ_LEN,
+    MAX_TCN_PROBE_LEN,
+    MAX_TCN_TOP_LAYER,
+    MAX_TRANSFORMER_LAYERS,
+)
+from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.recurrent import GRU, LSTM, RECURRENT_KINDS, ElmanRNN, LSTMConfig, build_recurrent
+from lrd_core.models.segment import SegmentTransformer
+from lrd_core.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from lrd_core.models.tcn import TCN, VARIANTS, TCNConfig
-from lrd_core.tasks import adding_problem
-from lrd_core.theory import signal_magnitude
-from lrd_core.validate import check_int
+from lrd_core.models.transformer import PLACEMENT_NAMES, PLACEMENTS, Residual, TransformerConfig, TransformerStack
+from lrd_core.tasks import (
+    LN_COPY_GAP,
+    LN_COPY_LENGTH,
+    LN_COPY_SYMBOLS,
+    adding_problem,
+    copy_memory,
+    segment_recall,
+    symbol_sequences,
+)
+from lrd_core.theory import (
+    forget_time_constant,
+    sequence_cost,
+    signal_magnitude,
+    signal_over_chars,
+    sqrt_depth_law,
+    ssm_memory,
+    tokens_for_chars,
+)
+from lrd_core.tokenize import CORPORA, VOCAB_SIZES, bpe_tokenizer, chars_per_token, corpus_split, token_distance
+from lrd_core.validate import check_choice, check_int
 
 
 def grad_norms_through_time(states: list[torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
@@ -108,7 +142,6 @@ def first_nonfinite_lag(df: pd.DataFrame) -> int | None:
 
 
 # --- Receptive field of a causal convolution stack, measured by autograd (the "Convolutions" page) ---
-
 
 
 def positive_tcn(config: TCNConfig, generator: torch.Generator) -> TCN:
@@ -470,3 +503,587 @@ def decay_factors(df: pd.DataFrame) -> pd.DataFrame:
         rows.append({"model": kind, "measured": measured, "gain": float(d["gain"].iloc[0]),
                      "gain_top_unit": float(d["gain_top_unit"].iloc[0])})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+# Attention: encoder gradients with and without a context vector; the cost of self-attention
+# ---------------------------------------------------------------------------
+
+ATTENTION_SERIES = ("no attention", "attention: total", "attention: through c_s only")
+
+
+def shared_seq2seq_pair(config: Seq2SeqConfig, generator: torch.Generator) -> tuple[Seq2Seq, Seq2Seq]:
+    """(without, with) attention, float64, with identical weights everywhere except attention's own.
+
+    The attention model is drawn from ``generator``; the other one is a copy of
+    its common weights. ``config.attention`` must not be "none".
+    """
+    if config.attention == "none":
+        raise ValueError("attention must be 'additive' or 'dot' for the pair, got 'none'")
+    with_attn = Seq2Seq(config, generator).double()
+    without = Seq2Seq(replace(config, attention="none"), torch.Generator().manual_seed(0)).double()
+    result = without.load_state_dict(with_attn.state_dict(), strict=False)  # only attn.* is left out
+    assert not result.missing_keys and all(k.startswith("attn.") for k in result.unexpected_keys)
+    return without, with_attn
+
+
+def _encoder_grads(model: Seq2Seq, src: torch.Tensor, tgt: torch.Tensor, through: str) -> torch.Tensor:
+    """||dL/dh_t|| for every source position -> (B, T); L = summed cross-entropy of the teacher-forced outputs.
+
+    ``through="total"``: the total derivative at h_t = [h→_t ; h←_t] (all paths,
+    recurrent ones included). ``through="attention"``: only the path through
+    the context vectors c_s (the gradient at attention's own handle on h_t).
+    """
+    enc = model.encode(src)
+    logits, _ = model.decode(enc, tgt.shape[1], tgt)
+    loss = F.cross_entropy(logits.flatten(0, 1), tgt.flatten(), reduction="sum")  # (B*S, V) vs (B*S,)
+    if through == "attention":
+        return grad_norms_through_time(enc.rows, loss)  # (B, T)
+    T = src.shape[1]
+    norms = grad_norms_through_time(enc.forward_states + enc.backward_states, loss)  # (B, T) or (B, 2T)
+    return norms[:, :T].hypot(norms[:, T:]) if enc.backward_states else norms  # both directions: one norm
+
+
+def encoder_gradient_probe(
+    T: int, seed: int, *, hidden: int = 64, embed: int = 32, n_symbols: int = 8, attention: str = "additive",
+    bidirectional: bool = False, batch: int = 1,
+) -> pd.DataFrame:
+    """||dL/dh_t|| at every encoder position, without and with attention, same weights, same input.
+
+    From ``torch.Generator(seed)``: the attention model's weights, then
+    ``batch`` reversal sequences of length T. Float64. The model without
+    attention reaches the encoder only through the decoder's initial state
+    d_0 = tanh(W_0 h_final), so its learning signal to h_t must run back T - t
+    recurrent steps; the one with attention also has the one-step path
+    L -> c_s -> h_t. Tidy rows: ``series`` (see ATTENTION_SERIES), ``model``,
+    ``sample``, ``t`` (1..T), ``distance`` (T - t) and ``grad_norm``.
+    """
+    seed = check_int("seed", seed, 0, 2**63 - 1)
+    T = check_int("T", T, 2, MAX_SEQ2SEQ_LEN)
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    config = Seq2SeqConfig(n_symbols, embed, hidden, attention, bidirectional)
+    g = torch.Generator().manual_seed(seed)
+    without, with_attn = shared_seq2seq_pair(config, g)
+    src, tgt = symbol_sequences(batch, T, g, n_symbols, "reverse")
+    measured = {
+        ATTENTION_SERIES[0]: ("no attention", _encoder_grads(without, src, tgt, "total")),
+        ATTENTION_SERIES[1]: ("attention", _encoder_grads(with_attn, src, tgt, "total")),
+        ATTENTION_SERIES[2]: ("attention", _encoder_grads(with_attn, src, tgt, "attention")),
+    }
+    t = np.arange(1, T + 1)
+    frames = [pd.DataFrame({"series": name, "model": model, "sample": b, "t": t, "distance": T - t,
+                            "grad_norm": norms[b].detach().cpu().numpy()})
+              for name, (model, norms) in measured.items() for b in range(batch)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def edge_ratio(df: pd.DataFrame, k: int = 10) -> pd.Series:
+    """Per series: mean ||dL/dh_t|| over the first k positions / mean over the last k (1 = flat, tiny = vanished)."""
+    k = check_int("k", k, 1, MAX_SEQ2SEQ_LEN)
+
+    def ratio(d: pd.DataFrame) -> float:
+        by_t = d.groupby("t")["grad_norm"].mean().sort_index()
+        return float(by_t.head(k).mean() / by_t.tail(k).mean())
+
+    return pd.Series({name: ratio(d) for name, d in df.groupby("series", sort=False)}, name="first/last")
+
+
+@torch.no_grad()
+def attention_map(model: Seq2Seq, src: torch.Tensor) -> pd.DataFrame:
+    """Attention weights of greedy decoding of ONE source sequence src (1, T) -> tidy rows.
+
+    Columns: ``s`` (output step, 1..T), ``t`` (source position, 1..T), ``alpha``,
+    ``source`` (symbol at t), ``output`` (symbol emitted at s).
+    """
+    if model.attn is None:
+        raise ValueError("model has no attention (config.attention is 'none')")
+    if src.ndim != 2 or src.shape[0] != 1:
+        raise ValueError(f"src must have shape (1, T), got {tuple(src.shape)}")
+    was_training = model.training
+    model.eval()
+    out, alpha = model.greedy(src)  # (1, S), (1, S, T)
+    model.train(was_training)
+    S, T = alpha.shape[1:]
+    s, t = np.meshgrid(np.arange(1, S + 1), np.arange(1, T + 1), indexing="ij")  # (S, T) each
+    return pd.DataFrame({"s": s.ravel(), "t": t.ravel(), "alpha": alpha[0].double().cpu().numpy().ravel(),
+                         "source": src[0].cpu().numpy()[t.ravel() - 1], "output": out[0].cpu().numpy()[s.ravel() - 1]})
+
+
+def self_attention(x: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, W_v: torch.Tensor) -> torch.Tensor:
+    """One head of self-attention written out, so its L x L matrix is really built: x (B, L, D) -> (B, L, D).
+
+    A = softmax(Q K^T / sqrt(D)) with Q = x W_q, K = x W_k; out = A V with V = x W_v.
+    """
+    q, k, v = x @ W_q, x @ W_k, x @ W_v  # (B, L, D) each
+    scores = q @ k.transpose(1, 2) / x.shape[-1] ** 0.5  # (B, L, L): the quadratic part
+    return torch.softmax(scores, dim=-1) @ v  # (B, L, D)
+
+
+def _saved_bytes(fn) -> tuple[torch.Tensor, int]:
+    """(fn(), bytes of the distinct storages autograd keeps for the backward pass while fn() builds its graph)."""
+    storages = {}
+
+    def pack(t: torch.Tensor):
+        s = t.untyped_storage()
+        storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return out, sum(storages.values())
+
+
+def self_attention_cost(lengths, d_model: int = 64, seed: int = 0, repeats: int = 3) -> pd.DataFrame:
+    """Measured forward + backward seconds (fastest of ``repeats``) and autograd memory of self-attention per L.
+
+    Tidy rows: ``L``, ``seconds`` and ``saved_bytes`` (storage autograd keeps
+    for the backward pass, measured with saved-tensor hooks), batch 1, float32,
+    one head of width ``d_model``, on the CPU.
+    """
+    lengths = [check_int("L", v, 2, MAX_ATTENTION_COST_LEN) for v in lengths]
+    d_model = check_int("d_model", d_model, 1, 1024)
+    repeats = check_int("repeats", repeats, 1, 20)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+    W = [torch.randn(d_model, d_model, generator=g) / d_model**0.5 for _ in range(3)]  # W_q, W_k, W_v
+    rows = []
+    for L in lengths:
+        x = torch.randn(1, L, d_model, generator=g, requires_grad=True)  # (1, L, D)
+        best, saved = float("inf"), 0
+        for _ in range(repeats):
+            start = time.perf_counter()
+            out, saved = _saved_bytes(lambda x=x: self_attention(x, *W))
+            out.sum().backward()
+            best = min(best, time.perf_counter() - start)
+            x.grad = None
+        rows.append({"L": L, "seconds": best, "saved_bytes": saved})
+    return pd.DataFrame(rows)
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log y against log x (the exponent p of y ~ x**p); needs 2+ positive points."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        raise ValueError(f"x and y need at least 2 positive points for a slope, got {int(ok.sum())}")
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+# --- State-space models page: kernels, FFT vs recurrence, cost against length and width ---
+
+
+def ssm_channels(H: int, N: int, init: str, dt_min: float, dt_max: float, seed: int):
+    """(dt [H], A [H, N], C [H, N]) in float64 with Δ spread evenly on a log scale from dt_min to dt_max
+    (not drawn, so that a few channels show the whole range) and C drawn from ``seed``."""
+    H = check_int("H", H, 1, 64)
+    dt_min = float(dt_min)
+    dt = torch.exp(torch.linspace(np.log(dt_min), np.log(float(dt_max)), H, dtype=torch.float64))
+    _, A, C = ssm.s4d_parameters(H, N, init, dt_min, dt_max, torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1)))
+    return dt, A, C
+
+
+def ssm_kernel_frame(dt: torch.Tensor, A: torch.Tensor, C: torch.Tensor, L: int, max_points: int = 400) -> pd.DataFrame:
+    """|K[l]| per channel and its bound, thinned for a chart -> DataFrame channel, dt, l, abs_K, kind, series.
+
+    kind "measured": the largest |K[l]| within each of at most ``max_points`` bins of l (the envelope of an
+    oscillating kernel); kind "bound": 2 Σ_n |C'_n| exp(−l/τ_n), which no |K[l]| can exceed (triangle
+    inequality), evaluated at the bin's first l. Zeros stay zeros (the chart marks them).
+    """
+    K = ssm.s4d_kernel(dt, A, C, L).abs()  # (H, L)
+    _, B_bar = ssm.discretize(dt, A)
+    weight = 2 * (C * B_bar).abs()  # (H, N)
+    tau = ssm.time_constants(dt, A)  # (H, N)
+    width = -(-L // check_int("max_points", max_points, 2, 100_000))
+    starts = np.arange(0, L, width)
+    rows = []
+    for h in range(K.shape[0]):
+        env = np.maximum.reduceat(K[h].numpy(), starts)
+        bound = (weight[h].unsqueeze(-1) * torch.exp(-torch.as_tensor(starts, dtype=torch.float64) / tau[h].unsqueeze(-1))).sum(0)
+        name = f"Δ = {float(dt[h]):.2g}"
+        for kind, vals in (("measured", env), ("bound", bound.numpy())):
+            rows.append(pd.DataFrame({"channel": name, "dt": float(dt[h]), "l": starts, "abs_K": vals, "kind": kind,
+                                      "series": f"{name}, {'|K[l]|' if kind == 'measured' else 'bound'}"}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def kernel_reach(K: torch.Tensor, fraction: float = 1e-3) -> np.ndarray:
+    """Per channel of K [H, L]: 1 + the last l with |K[l]| >= fraction · max_l |K[l]| (L if it never fades)."""
+    a = K.abs().numpy()
+    above = a >= fraction * a.max(axis=1, keepdims=True)
+    return np.array([int(np.flatnonzero(row)[-1]) + 1 if row.any() else 0 for row in above])
+
+
+def init_reach_table(N: int, dt_min: float, dt_max: float, L: int, seed: int, H: int = 16) -> pd.DataFrame:
+    """For each S4D initialisation: time constants from the eigenvalues and the measured reach of the kernel.
+
+    H channels, Δ log-spaced over [dt_min, dt_max]. Columns: init, slowest τ (steps), median τ, median reach
+    (kernel above 1e-3 of its peak), longest reach.
+    """
+    rows = []
+    for init in ssm.INITS:
+        dt, A, C = ssm_channels(H, N, init, dt_min, dt_max, seed)
+        tau = ssm.time_constants(dt, A)
+        reach = kernel_reach(ssm.s4d_kernel(dt, A, C, L))
+        rows.append({"init": f"S4D-{init.capitalize()}", "slowest τ": float(tau.max()),
+                     "median τ": float(tau.median()), "median reach": float(np.median(reach)),
+                     "longest reach": int(reach.max())})
+    return pd.DataFrame(rows)
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+@torch.no_grad()
+def fft_vs_scan(H: int, N: int, init: str, lengths, seed: int, repeats: int = 3, batch: int = 1) -> pd.DataFrame:
+    """Both computations of one S4D layer on the same random input, for each L -> DataFrame
+    L, method ("recurrence" or "FFT (kernel + convolution)"), seconds (median of ``repeats``), max_error
+    (max |y_fft − y_scan|, float32) and rel_error (that over max |y_scan|)."""
+    dt, A, C = ssm.s4d_parameters(H, N, init, 1e-3, 1e-1, torch.Generator().manual_seed(seed))
+    dt, A, C = dt.float(), A.to(torch.complex64), C.to(torch.complex64)
+    g = torch.Generator().manual_seed(seed + 1)
+    rows = []
+    for L in lengths:
+        u = torch.randn(batch, H, L, generator=g)  # (B, H, L)
+        y_scan = ssm.ssm_scan(u, dt, A, C)
+        y_fft = ssm.ssm_fft(u, ssm.s4d_kernel(dt, A, C, L))
+        err = float((y_fft - y_scan).abs().max())
+        rel = err / max(float(y_scan.abs().max()), 1e-30)
+        t_scan = _median_seconds(lambda u=u: ssm.ssm_scan(u, dt, A, C), repeats)
+        t_fft = _median_seconds(lambda u=u, L=L: ssm.ssm_fft(u, ssm.s4d_kernel(dt, A, C, L)), repeats)
+        rows += [{"L": L, "method": "recurrence", "seconds": t_scan, "max_error": err, "rel_error": rel},
+                 {"L": L, "method": "FFT (kernel + convolution)", "seconds": t_fft, "max_error": err, "rel_error": rel}]
+    return pd.DataFrame(rows)
+
+
+def _cost_calls(lstm, ssm_params, W, L: int, H: int, g: torch.Generator) -> dict:
+    """Zero-argument forward calls of the three layers on one random input of length L, width H."""
+    x = torch.randn(1, L, H, generator=g)  # (B, L, H)
+    u = x.transpose(1, 2).contiguous()  # (B, H, L)
+    dt, A, C = ssm_params
+    return {"LSTM": lambda: lstm(x), "S4D (FFT)": lambda: ssm.ssm_fft(u, ssm.s4d_kernel(dt, A, C, L)),
+            "attention": lambda: self_attention(x, *W)}
+
+
+@torch.no_grad()
+def sequence_costs(lengths, widths, N: int, seed: int, repeats: int = 3) -> pd.DataFrame:
+    """Measured forward seconds of one layer of each kind for every (L, H) pair -> DataFrame
+    model, L, H, seconds, theory (the leading-order count of :func:`lrd_core.theory.sequence_cost`,
+    scaled to agree with the measurement at the largest L·H), series.
+
+    LSTM: the hand-written ``LSTM`` (a loop over L); S4D: ``s4d_kernel`` + ``ssm_fft`` (float32, N modes);
+    attention: :func:`self_attention`. Batch 1.
+    """
+    rows = []
+    for H in widths:
+        g = torch.Generator().manual_seed(seed)
+        lstm = LSTM(LSTMConfig(H, H), g)
+        dt, A, C = ssm.s4d_parameters(H, N, "lin", 1e-3, 1e-1, g)
+        dt, A, C = dt.float(), A.to(torch.complex64), C.to(torch.complex64)
+        W = [torch.randn(H, H, generator=g) / H**0.5 for _ in range(3)]
+        for L in lengths:
+            for model, fn in _cost_calls(lstm, (dt, A, C), W, L, H, g).items():
+                fn()  # warm-up
+                rows.append({"model": model, "L": L, "H": H, "seconds": _median_seconds(fn, repeats),
+                             "ops": sequence_cost(model, L, H, N)})
+    df = pd.DataFrame(rows)
+    scale = df.loc[df.groupby("model")["ops"].idxmax()].set_index("model")  # the largest case of each model
+    df["theory"] = df["ops"] * df["model"].map(scale["seconds"] / scale["ops"])
+    return df
+
+
+def memory_decay_frame(N: int, init: str, dt_min: float, dt_max: float, f_bar: float, L_max: int = 10_000,
+                       points: int = 200) -> pd.DataFrame:
+    """How much of an input survives L steps -> DataFrame L, memory, series, kind (ssm / lstm).
+
+    SSM: exp(−L/τ) for the slowest mode of the slowest channel (Δ = dt_min) and of the fastest (Δ = dt_max),
+    τ from the eigenvalues (:func:`lrd_core.ssm.time_constants`), next to |Ā|^L computed from the discretised
+    eigenvalue itself; LSTM: f̄^L for gates fixed at f̄ (:func:`lrd_core.theory.forget_gate_product` form).
+    """
+    L_max = check_int("L_max", L_max, 2, 10**7)
+    L = np.unique(np.geomspace(1, L_max, check_int("points", points, 2, 10_000)).round())
+    dt, A, _ = ssm_channels(2, N, init, dt_min, dt_max, 0)
+    tau = ssm.time_constants(dt, A).max(dim=1).values  # (2,): slowest mode of each channel
+    A_bar, _ = ssm.discretize(dt, A)
+    slowest = A_bar.abs().max(dim=1).values  # (2,): |Ā| of that mode
+    frames = []
+    for h, name in ((0, f"SSM, Δ = {dt_min:g}: exp(−L/τ), τ = {float(tau[0]):.4g}"),
+                    (1, f"SSM, Δ = {dt_max:g}: exp(−L/τ), τ = {float(tau[1]):.4g}")):
+        frames.append(pd.DataFrame({"L": L, "memory": ssm_memory(L, float(tau[h])), "series": name, "kind": "ssm",
+                                    "direct": np.power(float(slowest[h]), L)}))
+    tau_f = forget_time_constant(f_bar)
+    frames.append(pd.DataFrame({"L": L, "memory": np.power(f_bar, L), "series": f"LSTM: f̄^L, f̄ = {f_bar:g} (τ = {tau_f:.4g})",
+                                "kind": "lstm", "direct": np.power(f_bar, L)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- LayerNorm placement: gradients through depth and block Jacobians at initialisation ---
+
+LN_HEADS = 4  # attention heads of the probed and trained Transformers
+LN_PROBE_BATCH = 16  # copy-memory sequences in the gradient probe's loss
+LN_RATIO_DEPTHS = (3, 6, 12, 24, 48)  # depths of the Post/Pre ratio curve
+LN_JAC_WIDTH, LN_JAC_STEPS = 16, 6  # d_model and positions of the float64 Jacobian probes: (96 x 96) matrices
+LN_ORDER = ("post", "deepnorm", "pre")  # row order: charts colour series in first-seen order (Post-LN's kin together)
+
+
+def layernorm_tagger(placement: str, n_layers: int, d_model: int, generator: torch.Generator,
+                     dtype=torch.float32) -> SequenceTagger:
+    """A Transformer stack with a per-step classifier for the LayerNorm copy task (one-hot in, logits out).
+
+    Built from ``generator`` in the same order for every placement, so with the same seed the three
+    placements share every weight except for DeepNorm's β scaling."""
+    config = TransformerConfig(LN_COPY_SYMBOLS + 2, d_model, LN_HEADS, n_layers, 4 * d_model, placement)
+    return SequenceTagger(TransformerStack(config, generator), d_model, LN_COPY_SYMBOLS + 1, generator).to(dtype)
+
+
+def block_weights(block: torch.nn.Module) -> list[torch.Tensor]:
+    """The weight matrices of a block's linear maps (W_q, W_k, W_v, W_o, W_1, W_2): no biases, no LayerNorm."""
+    return [m.weight for m in block.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def _copy_loss(model: SequenceTagger, x: torch.Tensor, y: torch.Tensor, streams: list[torch.Tensor]) -> torch.Tensor:
+    logits = model.head(model.encoder.final_norm(streams[-1]))  # (B, T, classes)
+    return F.cross_entropy(logits.transpose(1, 2), y)  # logits (B, classes, T) vs y (B, T)
+
+
+def layernorm_gradient_probe(placement: str, n_layers: int, seed: int, *, d_model: int = 64,
+                             batch: int = LN_PROBE_BATCH) -> pd.DataFrame:
+    """Gradients at initialisation of the copy-task loss of a fresh Transformer, layer by layer.
+
+    One backward pass gives ||∂L/∂W|| for the weights of every block l = 1..N (``kind`` "weights") and
+    ||∂L/∂x_l|| for the residual stream x_0..x_N (``kind`` "stream"). Model and batch come from
+    ``torch.Generator(seed)``. Tidy DataFrame: placement (display name), layer, kind, grad_norm.
+    """
+    check_choice("placement", placement, PLACEMENTS)
+    n_layers = check_int("n_layers", n_layers, 1, MAX_TRANSFORMER_LAYERS)
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+    model = layernorm_tagger(placement, n_layers, d_model, g)
+    x, y = copy_memory(batch, LN_COPY_GAP, g, n_symbols=LN_COPY_SYMBOLS, length=LN_COPY_LENGTH)
+    streams = model.encoder.levels(x)  # [x_0 .. x_N], each (B, T, D)
+    weights = [block_weights(b) for b in model.encoder.blocks]
+    grads = torch.autograd.grad(_copy_loss(model, x, y, streams), streams + [w for ws in weights for w in ws])
+    stream_grads, weight_grads = grads[: len(streams)], grads[len(streams):]
+    per_block = len(weights[0])
+    name = PLACEMENT_NAMES[placement]
+    rows = [{"placement": name, "layer": l, "kind": "stream", "grad_norm": float(gr.double().norm())}
+            for l, gr in enumerate(stream_grads)]
+    rows += [{"placement": name, "layer": l + 1, "kind": "weights",
+              "grad_norm": float(torch.cat([gr.double().flatten() for gr in weight_grads[l * per_block:(l + 1) * per_block]]).norm())}
+             for l in range(n_layers)]
+    return pd.DataFrame(rows)
+
+
+def layernorm_gradients(n_layers: int, seed: int, *, d_model: int = 64) -> pd.DataFrame:
+    """:func:`layernorm_gradient_probe` for all three placements, same seed, stacked."""
+    return pd.concat([layernorm_gradient_probe(p, n_layers, seed, d_model=d_model) for p in LN_ORDER],
+                     ignore_index=True)
+
+
+def last_layer_ratio(depths, seeds, *, d_model: int = 64) -> pd.DataFrame:
+    """||∂L/∂W|| of the last block's weights, Post-LN over Pre-LN, by depth, averaged over ``seeds``.
+
+    For each depth and seed both placements share their weights (same seed). DataFrame: depth, series,
+    ratio, with the measured mean ("Post-LN / Pre-LN") and the √N law through the first depth's mean.
+    """
+    depths = [check_int("depth", d, 1, MAX_TRANSFORMER_LAYERS) for d in depths]
+    seeds = [check_int("seed", s, 0, 2**63 - 1) for s in seeds]
+    check_int("number of seeds", len(seeds), 1, 16)
+    rows = []
+    for depth in depths:
+        for seed in seeds:
+            last = {}
+            for p in ("post", "pre"):
+                df = layernorm_gradient_probe(p, depth, seed, d_model=d_model)
+                last[p] = float(df[(df["kind"] == "weights") & (df["layer"] == depth)]["grad_norm"].iloc[0])
+            rows.append({"depth": depth, "seed": seed, "ratio": last["post"] / last["pre"]})
+    mean = pd.DataFrame(rows).groupby("depth", as_index=False)["ratio"].mean().assign(series="Post-LN / Pre-LN")
+    N0, r0 = float(mean["depth"].iloc[0]), float(mean["ratio"].iloc[0])
+    law = pd.DataFrame({"depth": depths, "series": f"√N law through N = {N0:g}",
+                        "ratio": sqrt_depth_law(np.asarray(depths, dtype=float), N0, r0)})
+    return pd.concat([mean[["depth", "series", "ratio"]], law], ignore_index=True)
+
+
+def flat_jacobian(fn, x: torch.Tensor) -> torch.Tensor:
+    """The Jacobian of ``fn`` at x (1, T, D) by autograd, flattened to a (T·D, T·D) matrix."""
+    shape = x.shape
+    return torch.autograd.functional.jacobian(lambda v: fn(v.view(shape)).reshape(-1), x.reshape(-1),
+                                              vectorize=True)  # (T·D, T·D)
+
+
+def sublayer_jacobian_split(residual: Residual, x: torch.Tensor) -> dict:
+    """The Jacobian J of one residual sublayer at x (1, T, D), next to the form its placement predicts.
+
+    pre: J = I + J_{F∘LN}(x), so J − I is exactly the Jacobian of F(LN(x));
+    post / deepnorm: J = J_LN(αx + F(x))·(αI + J_F(x)) (α = 1 for post).
+    Returns J, the prediction, max |J − prediction| ("error") and ||J − I||_F / ||I||_F ("distance").
+    """
+    J = flat_jacobian(residual, x)
+    eye = torch.eye(J.shape[0], dtype=J.dtype)
+    F_, norm, alpha = residual.sublayer, residual.norm, residual.alpha
+    if residual.placement == "pre":
+        predicted = eye + flat_jacobian(lambda v: F_(norm(v)), x)
+    else:
+        J_ln = flat_jacobian(norm, alpha * x + F_(x))
+        predicted = J_ln @ (alpha * eye + flat_jacobian(F_, x))
+    return {"J": J, "predicted": predicted, "error": float((J - predicted).abs().max()),
+            "distance": float((J - eye).norm() / eye.norm())}
+
+
+def jacobian_identity_table(seed: int, *, d_model: int = LN_JAC_WIDTH, T: int = LN_JAC_STEPS) -> pd.DataFrame:
+    """Each placement's sublayer Jacobians (attention and MLP of one block) against their predicted form,
+    in float64 at a random input; one row per (placement, sublayer) with the max error and ||J − I||_F/||I||_F."""
+    forms = {"pre": "I + J of F(LN(x))", "post": "J_LN · (I + J_F)", "deepnorm": "J_LN · (α I + J_F)"}
+    rows = []
+    for p in PLACEMENTS:
+        g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+        block = layernorm_tagger(p, 1, d_model, g, torch.float64).encoder.blocks[0]
+        x = torch.randn(1, check_int("T", T, 1, 32), d_model, generator=g, dtype=torch.float64)
+        for name, residual in (("attention", block.attention), ("MLP", block.mlp)):
+            split = sublayer_jacobian_split(residual, x)
+            rows.append({"placement": PLACEMENT_NAMES[p], "sublayer": name, "J equals": forms[p],
+                         "max |J − form|": split["error"], "‖J − I‖ / ‖I‖": split["distance"]})
+    return pd.DataFrame(rows)
+
+
+def block_distance_from_identity(n_layers: int, seed: int, *, d_model: int = LN_JAC_WIDTH,
+                                 T: int = LN_JAC_STEPS) -> pd.DataFrame:
+    """||J_l − I||_F / ||I||_F for every block l of a fresh float64 stack of each placement, J_l = ∂x_l/∂x_{l−1}
+    taken at the block's own input on a copy-task sequence. DataFrame: placement, layer, distance."""
+    n_layers = check_int("n_layers", n_layers, 1, MAX_TRANSFORMER_LAYERS)
+    rows = []
+    for p in LN_ORDER:
+        g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+        model = layernorm_tagger(p, n_layers, d_model, g, torch.float64)
+        x, _ = copy_memory(1, LN_COPY_GAP, g, n_symbols=LN_COPY_SYMBOLS, length=LN_COPY_LENGTH)
+        with torch.no_grad():
+            streams = model.encoder.levels(x.double()[:, : check_int("T", T, 1, x.shape[1])])
+        for l, block in enumerate(model.encoder.blocks, start=1):
+            J = flat_jacobian(block, streams[l - 1])
+            eye = torch.eye(J.shape[0], dtype=J.dtype)
+            rows.append({"placement": PLACEMENT_NAMES[p], "layer": l, "distance": float((J - eye).norm() / eye.norm())})
+    return pd.DataFrame(rows)
+
+
+# --- Long context page: tokenization measured, and attention across the segment boundary ---
+
+
+def tokenization_table(vocab_sizes=VOCAB_SIZES, corpora=CORPORA) -> pd.DataFrame:
+    """Chars per token of byte-level BPE, trained on each corpus at each vocabulary size and measured on
+    that corpus's held-out text. DataFrame: corpus, vocab_size, chars_per_token."""
+    rows = []
+    for corpus in corpora:
+        held_out = corpus_split(corpus)[1]
+        for V in vocab_sizes:
+            tok = bpe_tokenizer(V, corpus)
+            rows.append({"corpus": corpus, "vocab_size": V, "chars_per_token": chars_per_token(tok, held_out)})
+    return pd.DataFrame(rows)
+
+
+def signal_over_chars_frame(rho: float, distances, vocab_size: int, corpus: str = "english") -> pd.DataFrame:
+    """The recurrent signal ρ^(tokens − 1) across D characters of held-out ``corpus`` text, characters vs BPE.
+
+    For each tokenizer, "measured" counts the tokens really spanned (1 + :func:`token_distance`) and
+    "closed form" uses 1 + D / c (:func:`lrd_core.theory.tokens_for_chars`). DataFrame: tokenizer, series,
+    kind, D, tokens, signal.
+    """
+    held_out = corpus_split(corpus)[1]
+    tokenizers = {"characters": None, f"BPE {vocab_size:,}": bpe_tokenizer(vocab_size, corpus)}
+    rows = []
+    for name, tok in tokenizers.items():
+        c = chars_per_token(tok, held_out)
+        spans = 1 + token_distance(tok, held_out, np.asarray(distances, dtype=np.int64))  # tokens, ends included
+        for D, spanned in zip(distances, spans, strict=True):
+            D = int(D)
+            rows.append({"tokenizer": name, "series": f"{name}, measured", "kind": "measured", "D": D,
+                         "tokens": spanned, "signal": float(signal_magnitude(rho, spanned))})
+            rows.append({"tokenizer": name, "series": f"{name}, closed form", "kind": "closed form", "D": D,
+                         "tokens": tokens_for_chars(D, c), "signal": signal_over_chars(rho, D, c)})
+    return pd.DataFrame(rows)
+
+
+def window_reach_table(windows, vocab_sizes=VOCAB_SIZES, corpora=CORPORA) -> pd.DataFrame:
+    """Characters covered by a window of W tokens: W·c (closed form) and the mean over every run of W
+    consecutive tokens of held-out text (measured). DataFrame: corpus, vocab_size, W, chars_per_token,
+    closed_form, measured (NaN when the held-out text has fewer than W tokens)."""
+    windows = [check_int("W", W, 1, 100_000) for W in windows]
+    rows = []
+    for corpus in corpora:
+        held_out = corpus_split(corpus)[1]
+        for V in vocab_sizes:
+            offsets = np.array(bpe_tokenizer(V, corpus).encode(held_out).offsets, dtype=np.int64)  # (n_tokens, 2)
+            c = len(held_out) / len(offsets)
+            for W in windows:
+                spans = offsets[W - 1:, 1] - offsets[: len(offsets) - W + 1, 0]  # chars of each run of W tokens
+                rows.append({"corpus": corpus, "vocab_size": V, "W": W, "chars_per_token": c, "closed_form": W * c,
+                             "measured": float(spans.mean()) if len(spans) else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def visible(piece: str) -> str:
+    """A token's text with its whitespace made visible: space ·, newline ↵, tab →."""
+    return piece.replace(" ", "·").replace("\n", "↵").replace("\t", "→").replace("\r", "␍")
+
+
+def token_boxes(pieces: list[str], width: int = 72, max_rows: int = 30) -> pd.DataFrame:
+    """Lay tokens out like text for drawing as boxes: left to right, wrapping at ``width`` characters and
+    after a newline, up to ``max_rows`` rows. DataFrame: token (index), piece, shown (whitespace visible),
+    row, col, length (≥ 1: a byte token holding part of a character shows as "…"), band (index mod 2)."""
+    width = check_int("width", width, 8, 400)
+    max_rows = check_int("max_rows", max_rows, 1, 1000)
+    rows, row, col = [], 0, 0
+    for k, piece in enumerate(pieces):
+        length = max(1, len(visible(piece)))
+        if col > 0 and col + length > width:
+            row, col = row + 1, 0
+        if row >= max_rows:
+            break
+        rows.append({"token": k, "piece": piece, "shown": visible(piece) or "…", "row": row, "col": col,
+                     "length": min(length, width), "band": k % 2})
+        col += length
+        if "\n" in piece:
+            row, col = row + 1, 0
+    return pd.DataFrame(rows, columns=["token", "piece", "shown", "row", "col", "length", "band"])
+
+
+@torch.no_grad()
+def segment_attention(model: SequenceTagger, delay: int, T: int, seed: int) -> pd.DataFrame:
+    """Where the query looks: the attention weights of the query step of one delayed-recall sequence
+    (drawn from ``seed``), per layer and head, over every key it can see (memory, then its own segment).
+
+    DataFrame: row ("layer l · head h"), layer, head, key (absolute position), alpha, memory (key is
+    cached from an earlier segment). ``attrs``: cue, query (positions), boundary (first position of the
+    query's segment), answer, prediction.
+    """
+    encoder = model.encoder
+    if not isinstance(encoder, SegmentTransformer):
+        raise ValueError(f"model.encoder must be a SegmentTransformer, got {type(encoder).__name__}")
+    device = next(model.parameters()).device
+    n_symbols = model.head.out_features
+    x, y = segment_recall(1, T, delay, torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1)),
+                          n_symbols)
+    x = x.to(device)  # (1, T, n_symbols + 2)
+    query = int((y[0] >= 0).nonzero()[0, 0])
+    was_training = model.training
+    model.eval()
+    out, weights = encoder.run(x)  # (1, T, D), per segment per layer (1, H, S, M + S)
+    prediction = int(model.head(out[0, query]).argmax())
+    model.train(was_training)
+    S = encoder.config.segment_len
+    k = query // S
+    rows = []
+    for l, w in enumerate(weights[k], start=1):
+        alpha = w[0, :, query - k * S].double().cpu().numpy()  # (H, M + S)
+        first = k * S - (alpha.shape[1] - w.shape[2])  # absolute position of the first key
+        for h in range(alpha.shape[0]):
+            keys = np.arange(first, first + alpha.shape[1])
+            rows.append(pd.DataFrame({"row": f"layer {l} · head {h + 1}", "layer": l, "head": h + 1, "key": keys,
+                                      "alpha": alpha[h], "memory": keys < k * S}))
+    frame = pd.concat(rows, ignore_index=True)
+    frame = frame[frame["key"] <= query].reset_index(drop=True)  # causal: later keys have weight 0
+    frame.attrs.update(cue=query - delay, query=query, boundary=k * S, answer=int(y[0, query]), prediction=prediction)
+    return frame

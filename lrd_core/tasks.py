@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lrd_core.limits import MAX_BATCH, MAX_LAG, MAX_SEQ_LEN, MAX_TCN_TRAIN_SEQ_LEN
+from lrd_core.limits import MAX_BATCH, MAX_LAG, MAX_SEQ2SEQ_LEN, MAX_SEQ2SEQ_SYMBOLS, MAX_SEQ_LEN, MAX_TCN_TRAIN_SEQ_LEN
 from lrd_core.validate import check_int
 
 
@@ -90,3 +90,85 @@ def lag_parity(batch: int, T: int, lag: int, generator: torch.Generator):
     y = torch.full_like(bits, IGNORE_INDEX)
     y[:, lag:] = bits[:, lag:] ^ bits[:, :-lag]  # x_t XOR x_{t-lag}
     return bits.unsqueeze(-1).float(), y  # (B, T, 1), (B, T)
+
+
+# --- Reversal and copy of random symbols (the "Attention" page) ---
+
+SEQ2SEQ_TASKS = ("reverse", "copy")
+
+
+def symbol_sequences(batch: int, T: int, generator: torch.Generator, n_symbols: int = 8, task: str = "reverse"):
+    """Random symbols to reverse (or copy): the target is src read backwards (or as is).
+
+    Every output symbol depends on one source symbol: for reversal, output s on
+    input T - 1 - s, so the first outputs need the earliest inputs, the ones an
+    encoder without attention has to carry longest.
+
+    Returns src: (B, T) int64 in 0..n_symbols-1 and tgt: (B, T) int64.
+    """
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    T = check_int("T", T, 1, MAX_SEQ2SEQ_LEN)
+    n_symbols = check_int("n_symbols", n_symbols, 2, MAX_SEQ2SEQ_SYMBOLS)
+    if task not in SEQ2SEQ_TASKS:
+        raise ValueError(f"task must be one of {sorted(SEQ2SEQ_TASKS)}, got {task!r}")
+    g = _check_generator(generator)
+    src = torch.randint(0, n_symbols, (batch, T), generator=g, device=g.device)  # (B, T)
+    return src, (src.flip(1) if task == "reverse" else src.clone())
+
+
+def delayed_recall(batch: int, T: int, generator: torch.Generator, n_symbols: int = 8):
+    """Delayed recall: one of ``n_symbols`` symbols at t = 0, T − 2 blanks, a query at t = T − 1.
+
+    The answer (the first symbol) must be carried across all T − 1 steps; any
+    model that has lost it scores chance, 1 / n_symbols.
+
+    Returns x: (B, T, n_symbols + 2) float32 one-hot (symbols 0..n−1, blank n,
+    query n + 1) and y: (B,) int64 in 0..n−1.
+    """
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    T = check_int("T", T, 2, MAX_SEQ_LEN)
+    n_symbols = check_int("n_symbols", n_symbols, 2, 64)
+    g = _check_generator(generator)
+    y = torch.randint(0, n_symbols, (batch,), generator=g, device=g.device)  # (B,)
+    tokens = torch.full((batch, T), n_symbols, dtype=torch.long, device=g.device)  # (B, T) blanks
+    tokens[:, 0] = y
+    tokens[:, -1] = n_symbols + 1  # the query: "answer now"
+    return torch.nn.functional.one_hot(tokens, n_symbols + 2).float(), y  # (B, T, n+2), (B,)
+
+
+# --- Delayed recall across segments (the "Long context" page) ---
+
+
+def segment_recall(batch: int, T: int, delay: int, generator: torch.Generator, n_symbols: int = 8):
+    """Delayed recall at a random place: a symbol (the cue) at a random t0 in [0, T − 1 − delay], blanks
+    elsewhere, and a query exactly ``delay`` steps later, at t0 + delay, where the cue must be named.
+
+    Cut into segments of S ≤ delay tokens, the query always lies in a later
+    segment than its cue: a model that sees one segment at a time scores chance,
+    1 / n_symbols. Only the query step is scored.
+
+    Returns x: (B, T, n_symbols + 2) float32 one-hot (symbols 0..n−1, blank n,
+    query n + 1) and y: (B, T) int64, the cue at the query step and
+    ``IGNORE_INDEX`` everywhere else.
+    """
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    T = check_int("T", T, 2, MAX_SEQ_LEN)
+    delay = check_int("delay", delay, 1, T - 1)
+    n_symbols = check_int("n_symbols", n_symbols, 2, 64)
+    g = _check_generator(generator)
+    cue = torch.randint(0, n_symbols, (batch,), generator=g, device=g.device)  # (B,)
+    t0 = torch.randint(0, T - delay, (batch,), generator=g, device=g.device)  # (B,) cue positions
+    rows = torch.arange(batch, device=g.device)
+    tokens = torch.full((batch, T), n_symbols, dtype=torch.long, device=g.device)  # (B, T) blanks
+    tokens[rows, t0] = cue
+    tokens[rows, t0 + delay] = n_symbols + 1  # the query: "name the cue now"
+    y = torch.full((batch, T), IGNORE_INDEX, dtype=torch.long, device=g.device)  # (B, T)
+    y[rows, t0 + delay] = cue
+    return torch.nn.functional.one_hot(tokens, n_symbols + 2).float(), y  # (B, T, n+2), (B, T)
+
+
+# --- LayerNorm placement page: a short copy-memory task for small Transformers ---
+
+LN_COPY_SYMBOLS = 8  # alphabet of the symbols to recall (classes: blank + 8)
+LN_COPY_LENGTH = 5  # symbols shown, then replayed
+LN_COPY_GAP = 5  # blanks between show and replay: sequences of 5 + 5 + 5 = 15 steps

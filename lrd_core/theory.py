@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lrd_core.validate import check_float, check_int
+from lrd_core.validate import as_float_array, check_float, check_int
 
 ADDING_BASELINE_MSE = 1.0 / 6.0
 """MSE of always predicting 1 on the adding problem: Var(U1 + U2) = 2/12."""
@@ -20,7 +20,7 @@ def signal_magnitude(rho, L, alpha: float = 1.0):
     rho = check_float("rho", rho, 0.0, np.inf, lo_open=True)
     alpha = check_float("alpha", alpha, 0.0, np.inf)
     try:
-        L_arr = np.asarray(L, dtype=float)
+        L_arr = as_float_array("L", L)
     except (TypeError, ValueError):
         raise ValueError(f"L must be a number >= 1 or an array of them (dependency length), got {L!r}") from None
     if L_arr.size and (not np.all(np.isfinite(L_arr)) or L_arr.min() < 1):
@@ -88,7 +88,7 @@ def forget_gate_product(forget_bias, L):
     Scalar or array L >= 0; underflow gives exactly 0.
     """
     b = check_float("forget_bias", forget_bias, -np.inf, np.inf)
-    L_arr = np.asarray(L, dtype=float)
+    L_arr = as_float_array("L", L)
     if L_arr.size and (not np.all(np.isfinite(L_arr)) or L_arr.min() < 0):
         raise ValueError(f"L must be >= 0 (number of gates), got min {L_arr.min()}")
     f = 1.0 / (1.0 + np.exp(-b))
@@ -108,3 +108,155 @@ def copy_memory_loss(T: int, length: int, p_correct: float) -> float:
     length = check_int("length", length, 1, 10**6)
     p = check_float("p_correct", p_correct, 0.0, 1.0, lo_open=True)
     return float(length * -np.log(p) / (T + 2 * length))
+
+
+# --- The cost of self-attention (the "Attention" page) ---
+
+ATTENTION_COST_EXPONENT = 2.0
+"""Self-attention over L tokens builds an L x L score matrix: time and memory grow as L**2."""
+
+
+def power_law_through(L, L_ref: float, y_ref: float, exponent: float = ATTENTION_COST_EXPONENT):
+    """y = y_ref * (L / L_ref) ** exponent: the power law through one measured point (L_ref, y_ref).
+
+    With the default exponent 2 it is the O(L²) prediction anchored at a
+    measurement. Scalar or array L > 0; returns a float or an array of L's shape.
+    """
+    L_ref = check_float("L_ref", L_ref, 0.0, np.inf, lo_open=True)
+    y_ref = check_float("y_ref", y_ref, 0.0, np.inf)
+    exponent = check_float("exponent", exponent, -10.0, 10.0)
+    L_arr = as_float_array("L", L)
+    if L_arr.size and (not np.all(np.isfinite(L_arr)) or L_arr.min() <= 0):
+        raise ValueError(f"L must be > 0, got min {L_arr.min()}")
+    out = y_ref * (L_arr / L_ref) ** exponent
+    return float(out) if np.ndim(L) == 0 else out
+
+
+# --- State-space models page ---
+
+
+def ssm_memory(L, tau):
+    """exp(−L/τ): how much of an input an SSM mode with time constant τ (steps) still holds after L steps.
+
+    A ZOH mode has |Ā| = exp(Δ Re A), so |Ā|^L = exp(−L/τ) with τ = 1/(Δ|Re A|). Scalar or array L >= 0.
+    """
+    tau = check_float("tau", tau, 0.0, np.inf, lo_open=True)
+    L_arr = as_float_array("L", L)
+    if L_arr.size and (not np.all(np.isfinite(L_arr)) or L_arr.min() < 0):
+        raise ValueError(f"L must be finite and >= 0 (steps), got {L!r}")
+    with np.errstate(under="ignore"):
+        out = np.exp(-L_arr / tau)
+    return float(out) if np.ndim(L) == 0 else out
+
+
+def forget_time_constant(f: float) -> float:
+    """τ = −1/ln f̄: the time constant of an LSTM cell whose forget gates sit at f̄, since f̄^L = exp(−L/τ)."""
+    f = check_float("f", f, 0.0, 1.0, lo_open=True)
+    if f >= 1.0:
+        raise ValueError(f"f must be in (0, 1): with f = 1 nothing is ever forgotten (τ = ∞), got {f}")
+    return float(-1.0 / np.log(f))
+
+
+COST_MODELS = ("LSTM", "S4D (FFT)", "attention")
+
+
+def sequence_cost(model: str, L, H: int, N: int = 64):
+    """Leading-order multiply-adds of one forward pass over L steps (constants dropped; shapes only).
+
+    LSTM: L·H² (a H x 4H matrix product per step, one step after another);
+    S4D by FFT: H·(L·N + L·log2(2L)) (the kernel from N modes, then an FFT convolution per channel);
+    self-attention: L²·H (every pair of positions, softmax(QKᵀ)V).
+    """
+    if model not in COST_MODELS:
+        raise ValueError(f"model must be one of {list(COST_MODELS)}, got {model!r}")
+    H = check_int("H", H, 1, 10**6)
+    N = check_int("N", N, 1, 10**6)
+    L_arr = as_float_array("L", L)
+    if L_arr.size and L_arr.min() < 1:
+        raise ValueError(f"L must be >= 1, got {L!r}")
+    if model == "LSTM":
+        out = L_arr * H**2
+    elif model == "S4D (FFT)":
+        out = H * (L_arr * N + L_arr * np.log2(2 * L_arr))
+    else:
+        out = L_arr**2 * H
+    return float(out) if np.ndim(L) == 0 else out
+
+
+# --- LayerNorm placement (the "LayerNorm placement" page) ---
+
+
+def deepnorm_constants(n_layers: int) -> tuple[float, float]:
+    """DeepNet (Wang et al. 2022) for a decoder-only (or encoder-only) stack of N layers:
+    α = (2N)^(1/4) up-weights the residual, x_{l+1} = LN(α·x_l + F(x_l)), and β = (8N)^(−1/4)
+    scales the initial value, output and MLP weights. Returns (α, β)."""
+    N = check_int("n_layers", n_layers, 1, 10**6)
+    return float((2 * N) ** 0.25), float((8 * N) ** -0.25)
+
+
+def sqrt_depth_law(N, N_ref: float, y_ref: float):
+    """y_ref·√(N / N_ref): the √N growth of the Post-LN / Pre-LN gradient ratio at the last layer,
+    anchored at one measured point. Pre-LN's last layers see a residual stream whose size grows like
+    √N, and the final LayerNorm divides their gradient by it; Post-LN's do not (Xiong et al. 2020)."""
+    N_ref = check_float("N_ref", N_ref, 0.0, np.inf, lo_open=True)
+    y_ref = check_float("y_ref", y_ref, 0.0, np.inf)
+    N_arr = as_float_array("N", N)
+    if N_arr.size and (not np.all(np.isfinite(N_arr)) or N_arr.min() <= 0):
+        raise ValueError(f"N must be > 0 (number of blocks), got {N!r}")
+    return power_law_through(N, N_ref, y_ref, exponent=0.5)
+
+
+# --- Tokenization and context reach (the "Long context" page) ---
+
+
+def _lengths(name: str, value):
+    """``value`` (a number or an array of them) as a float array of finite values >= 0, else ValueError naming it."""
+    arr = as_float_array(name, value)
+    if arr.size and (not np.all(np.isfinite(arr)) or arr.min() < 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return arr
+
+
+def tokens_for_chars(D, chars_per_token: float):
+    """Tokens spanned by a dependency from one character to the one D characters later, under a tokenizer
+    with c characters per token: L = 1 + D / c (both ends included; D + 1 for characters). Scalar D gives
+    a float, an array an array."""
+    c = check_float("chars_per_token", chars_per_token, 0.0, 1e6, lo_open=True)
+    out = 1.0 + _lengths("D", D) / c
+    return float(out) if np.ndim(D) == 0 else out
+
+
+def signal_over_chars(rho: float, D, chars_per_token: float, alpha: float = 1.0):
+    """The recurrent learning signal α·ρ^(L−1) = α·ρ^(D/c) across D characters, L = :func:`tokens_for_chars`:
+    longer tokens (larger c) mean fewer steps, so fewer factors ρ."""
+    return signal_magnitude(rho, tokens_for_chars(D, chars_per_token), alpha)
+
+
+def window_reach_chars(window_tokens, chars_per_token: float):
+    """Characters a window of W tokens covers on average: W·c."""
+    c = check_float("chars_per_token", chars_per_token, 0.0, 1e6, lo_open=True)
+    out = _lengths("window_tokens", window_tokens) * c
+    return float(out) if np.ndim(window_tokens) == 0 else out
+
+
+def segment_reach(segment_len: int, memory_len: int, n_layers: int, position: int | None = None) -> int:
+    """Farthest token (steps back) that the token at ``position`` (0-based, default the last) of a segment
+    can draw on: ``position`` within its own segment, plus up to M more per layer through the memory
+    of segment recurrence (Dai et al. 2019: the reach grows as N·M). With M = 0 (sliding window) only
+    ``position``."""
+    S = check_int("segment_len", segment_len, 1, 10**6)
+    M = check_int("memory_len", memory_len, 0, 10**6)
+    N = check_int("n_layers", n_layers, 1, 10**6)
+    p = S - 1 if position is None else check_int("position", position, 0, S - 1)
+    return p + N * M
+
+
+def layernorm_projection_distance(d_model: int) -> float:
+    """√(2/D): ||I − P||_F / ||I||_F for the projection P that LayerNorm's Jacobian removes at each position.
+
+    LN(y) = (y − mean)/σ has the Jacobian (1/σ)(I − 11ᵀ/D − ŷŷᵀ/D): it discards the mean direction and the
+    direction of y itself, 2 of the D directions. A block J = J_LN·(αI + J_F) with α·x dominating is then
+    I − P plus a small rest, so DeepNorm's blocks sit near this distance from the identity.
+    """
+    D = check_int("d_model", d_model, 2, 10**6)
+    return float(np.sqrt(2.0 / D))

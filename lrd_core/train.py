@@ -14,6 +14,7 @@ from lrd_core.limits import MAX_BATCH, MAX_SECONDS_PER_RUN, MAX_STEPS
 from lrd_core.validate import check_choice, check_float, check_int
 
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "linear")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class TrainConfig:
     clip: float | None = None  # max global gradient norm; None = no clipping
     optimizer: str = "adam"  # "adam" or "sgd"
     max_seconds: float = MAX_SECONDS_PER_RUN  # budget of compute seconds (pauses between steps excluded)
+    warmup_steps: int = 0  # the rate climbs linearly from lr/warmup_steps to lr over these first steps
+    schedule: str = "constant"  # after warm-up: "constant" lr, or "linear" decay towards 0 at the last step
 
     def __post_init__(self):
         check_int("steps", self.steps, 1, MAX_STEPS)
@@ -33,6 +36,8 @@ class TrainConfig:
             check_float("clip", self.clip, 0.0, 1e6, lo_open=True)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_float("max_seconds", self.max_seconds, 0.0, MAX_SECONDS_PER_RUN, lo_open=True)
+        check_int("warmup_steps", self.warmup_steps, 0, self.steps)
+        check_choice("schedule", self.schedule, SCHEDULES)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,24 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr)
     return torch.optim.SGD(params, lr=config.lr)
+
+
+def lr_factor(config: TrainConfig, i: int) -> float:
+    """Multiplier on ``config.lr`` for update i (0-based): linear warm-up (i+1)/warmup_steps, then 1
+    ("constant") or (steps − i)/(steps − warmup_steps) ("linear", reaching 1/(steps − warmup_steps) last)."""
+    w = config.warmup_steps
+    if i < w:
+        return (i + 1) / w
+    if config.schedule == "linear":
+        return (config.steps - i) / (config.steps - w)
+    return 1.0
+
+
+def make_scheduler(opt: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR | None:
+    """The warm-up / decay schedule of ``config`` as a LambdaLR, or None when the rate is constant throughout."""
+    if config.warmup_steps == 0 and config.schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(config, i))
 
 
 def train(
@@ -73,6 +96,7 @@ def train(
     eval_every = check_int("eval_every", eval_every, 1, MAX_STEPS)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, config)
+    scheduler = make_scheduler(opt, config)
     seconds = 0.0  # time spent inside this generator; a live page pauses it between ticks
     for step in range(1, config.steps + 1):
         resumed = time.perf_counter()
@@ -91,6 +115,8 @@ def train(
         if config.clip is not None:
             torch.nn.utils.clip_grads_with_norm_(params, config.clip, grad_norm)
         opt.step()
+        if scheduler is not None:
+            scheduler.step()
         last = step == config.steps
         over_budget = seconds + time.perf_counter() - resumed > config.max_seconds
         metrics = {}

@@ -6,6 +6,8 @@ import math
 from collections.abc import Collection
 from numbers import Integral, Real
 
+import numpy as np
+
 
 def check_int(name: str, value, lo: int, hi: int) -> int:
     """Return ``value`` as int if it is an integer in [lo, hi], else raise ValueError."""
@@ -38,3 +40,13 @@ def check_choice(name: str, value, choices: Collection[str]) -> str:
 
 def _interval(lo: float, hi: float, lo_open: bool) -> str:
     return f"{'(' if lo_open else '['}{lo}, {hi}]"
+
+
+def as_float_array(name: str, value) -> np.ndarray:
+    """``value`` (a number or an array-like of numbers) as a float ndarray; ValueError naming ``name`` otherwise."""
+    if isinstance(value, str | bytes):
+        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}")
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}") from None

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import streamlit as st
+import torch
 
 from lrd_core.devices import available_devices
 from lrd_core.limits import MAX_SEED
+from lrd_ui.presenter import presenter_toggle, presenting, start_page
+from lrd_ui.presets import preset_banner, preset_menu
 
 # (script path relative to app.py, menu label, icon); later pages add themselves here.
 PAGES = (
@@ -15,9 +20,16 @@ PAGES = (
     ("pages/1_Vanishing_gradients.py", "Vanishing & exploding gradients", ":material/trending_down:"),
     ("pages/2_Gating.py", "Gating: LSTM and GRU", ":material/alt_route:"),
     ("pages/3_Convolutions.py", "Dilated convolutions", ":material/account_tree:"),
+    ("pages/4_Attention.py", "Attention", ":material/center_focus_strong:"),
+    ("pages/5_Long_context.py", "Long context", ":material/data_array:"),
+    ("pages/6_State_space_models.py", "State-space models", ":material/waves:"),
+    ("pages/7_LayerNorm_placement.py", "LayerNorm placement", ":material/stacked_line_chart:"),
+    ("pages/8_Exercises.py", "Exercises", ":material/quiz:"),
 )
 
 SEED_KEY, DEVICE_KEY = "global_seed", "global_device"
+TORCH_THREADS = int(os.environ.get("LRD_TORCH_THREADS", "1"))
+torch.set_num_threads(TORCH_THREADS)  # visitors share a few cores: one thread per script run, no oversubscription
 
 
 @dataclass(frozen=True)
@@ -27,12 +39,18 @@ class Globals:
 
 
 def setup_page(title: str, icon: str) -> Globals:
-    """Call first on every page: page config, title, the menu and the global settings."""
-    st.set_page_config(page_title=title, page_icon=icon, layout="wide")
+    """Call first on every page: page config, title, the menu, the global settings and presenter mode."""
+    st.set_page_config(page_title=title, page_icon=icon, layout="wide",
+                       initial_sidebar_state="collapsed" if presenting() else "auto")
+    start_page(title)
     with st.sidebar:
         menu()
         globals_ = global_settings()
+        preset_menu()
+        presenter_toggle()
+        share_link()
     st.title(title)
+    preset_banner()
     return globals_
 
 
@@ -51,13 +69,46 @@ def global_settings() -> Globals:
     devices = available_devices()
     if ss[DEVICE_KEY] not in devices:
         ss[DEVICE_KEY] = "cpu"
+    linked = _seed_from_url()
+    if linked is not None and ss.get("_linked_seed") != linked:  # a deep link's seed wins, once
+        ss[SEED_KEY] = ss["_linked_seed"] = linked
+        ss.pop("_seed_widget", None)  # the widget restarts from the linked value
     seed = st.number_input(
         "Seed", min_value=0, max_value=MAX_SEED, value=int(ss[SEED_KEY]), step=1, key="_seed_widget",
         help="Every random draw on every page comes from this seed: same seed, same numbers.",
     )
+    st.query_params["seed"] = str(int(seed))
+    ss["_linked_seed"] = int(seed)
     device = st.selectbox(
         "Device", devices, index=devices.index(ss[DEVICE_KEY]), key="_device_widget",
         help="CUDA appears when a GPU is visible to PyTorch.",
     )
     ss[SEED_KEY], ss[DEVICE_KEY] = int(seed), device
     return Globals(int(seed), device)
+
+
+def _seed_from_url() -> int | None:
+    """The ``seed`` query parameter if it is a valid seed, else None (a bad link falls back, never crashes)."""
+    raw = st.query_params.get("seed")
+    try:
+        value = int(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 <= value <= MAX_SEED else None
+
+
+def share_link() -> None:
+    """The current view as a link: every widget and the seed are in the URL's query string."""
+    query = urlencode(st.query_params.to_dict())
+    base = (st.context.url or "").split("?")[0]
+    with st.popover("Share this view", icon=":material/link:", width="stretch"):
+        st.caption("This link opens the page with every setting and the seed as they are now: same numbers.")
+        st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
+
+
+def page_url(path: str) -> str:
+    """The URL path Streamlit serves a page script at: "pages/2_Gating.py" -> "Gating", "app.py" -> ""."""
+    if path == "app.py":
+        return ""
+    stem = path.rsplit("/", 1)[-1].removesuffix(".py")
+    return stem.split("_", 1)[1] if stem.split("_", 1)[0].isdigit() else stem

@@ -1,4 +1,4 @@
-"""Drawing charts and core results on a page."""
+"""Drawing charts and core results on a page, with PNG / SVG / CSV export under every chart."""
 
 from __future__ import annotations
 
@@ -7,12 +7,36 @@ import inspect
 import altair as alt
 import streamlit as st
 
-from lrd_core.charts import style
+from lrd_core import export
+from lrd_core.charts import HEIGHT, style
+from lrd_ui.presenter import CHART_COUNT_KEY, chart_scale, page_slug, presenting
+
+EXPORTS = (  # (label, file suffix, mime, builder): builders run only when the button is clicked
+    ("PNG", "png", "image/png", export.chart_png),
+    ("SVG", "svg", "image/svg+xml", export.chart_svg),
+    ("CSV", "csv", "text/csv", export.chart_csv),
+)
 
 
-def chart(c: alt.TopLevelMixin, *, height: int | None = None) -> None:
-    """Display an Altair chart with the project's projector-friendly styling, full width."""
-    st.altair_chart(style(c, height) if height else style(c), width="stretch")
+def chart(c: alt.TopLevelMixin, *, height: int | None = None, name: str | None = None) -> None:
+    """Display an Altair chart, projector-styled and full width, with download buttons below it.
+
+    ``name`` is the file name of the downloads (default: the page and the
+    chart's number on it); buttons are hidden in presenter mode. Nothing is
+    rendered for export until a button is clicked.
+    """
+    styled = style(c, int((height or HEIGHT) * chart_scale()))
+    st.altair_chart(styled, width="stretch")
+    if presenting():
+        return
+    number = st.session_state.get(CHART_COUNT_KEY, 0) + 1  # unique on the page, also across fragment reruns
+    st.session_state[CHART_COUNT_KEY] = number
+    stem = name or f"{page_slug()}-chart-{number}"
+    cols = st.columns(len(EXPORTS) + 4)
+    for col, (label, suffix, mime, build) in zip(cols, EXPORTS):
+        col.download_button(label, data=lambda build=build: build(styled), file_name=f"{stem}.{suffix}",
+                            mime=mime, key=f"export_{suffix}_{number}", on_click="ignore",
+                            icon=":material/download:", type="tertiary")
 
 
 def source(fn, label: str | None = None) -> None:

@@ -10,6 +10,7 @@ from lrd_core.runs import adding_run, rnn_adding_model
 from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
+from lrd_ui.presenter import section
 from lrd_ui.live import live_panel
 
 g = setup_page("Vanishing & exploding gradients", ":material/trending_down:")
@@ -46,7 +47,7 @@ every earlier state, measured by autograd in a single backward pass.
 """
 )
 
-st.subheader("1 · Signal reaching h_t, against distance")
+section("1 · Signal reaching h_t, against distance")
 theory_curve = theory.signal_magnitude(rho, df["lag"].to_numpy() + 1, alpha)
 long = pd.concat(
     [
@@ -85,7 +86,7 @@ the gap between it and the measurement is saturation spread over many units.
 """
 )
 
-st.subheader("2 · What each step does to the signal")
+section("2 · What each step does to the signal")
 left, right = st.columns(2)
 with left:
     show.chart(charts.step_chart(df, "t", "jac_norm", x_title="time step t", y_title="‖J_t‖₂ (spectral norm)",
@@ -96,7 +97,7 @@ with right:
                                  reference=1.0, reference_label="no saturation"), height=300)
     st.caption("1 means the activation passes the signal untouched; near 0 the units are saturated.")
 
-st.subheader("3 · The closed form, for your ρ")
+section("3 · The closed form, for your ρ")
 lengths = np.array([10, 50, 100, 200, 500, 1000])
 table = pd.DataFrame({"L": lengths, "S_RNN(L) = α·ρ^(L−1)": theory.signal_magnitude(rho, lengths, alpha)})
 measured = df.set_index("lag")["grad_norm"]
@@ -106,7 +107,7 @@ st.dataframe(table.astype({"L": str}).map(lambda v: v if isinstance(v, str) else
 st.caption(f"α = ‖∂L/∂h_T‖ = {alpha:.3g}. A dash: L is longer than the probed sequence (T = {T}).")
 show.source(probes.rnn_gradient_probe)
 
-st.subheader("4 · Train it: the adding problem")
+section("4 · Train it: the adding problem")
 st.markdown(
     """
 Two of the T numbers are marked; the target is their sum. Always answering 1

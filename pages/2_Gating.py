@@ -8,6 +8,7 @@ from lrd_core.runs import COPY_LENGTH, COPY_SYMBOLS, TASKS, race, race_summary
 from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
+from lrd_ui.presenter import section
 from lrd_ui.live import live_panel
 
 g = setup_page("Gating: LSTM and GRU", ":material/alt_route:")
@@ -56,7 +57,7 @@ page uses the textbook name.
 """
 )
 
-st.subheader("1 · The product of forget gates, unit by unit")
+section("1 · The product of forget gates, unit by unit")
 q = distribution(hidden, bias, T, g.seed)
 sigma_b = float(theory.forget_gate_product(bias, 1))
 const = q[q["series"] == "median"].assign(series=f"constant gates σ(b)^L = {sigma_b:.3f}^L",
@@ -72,7 +73,7 @@ st.markdown("The same product measured two ways in float64, T = 50: from the gat
 st.dataframe(identity(hidden, bias, g.seed).style.format("{:.3e}"))
 show.source(probes.direct_path_derivative)
 
-st.subheader("2 · The whole gradient: RNN, LSTM and GRU side by side")
+section("2 · The whole gradient: RNN, LSTM and GRU side by side")
 long, dashed, factors = comparison(T, hidden, g.seed, rho, bias, g.device)
 show.chart(charts.log_line_chart(long, "lag", "value", "series", x_title="distance T − t (steps back from the loss)",
                                  y_title="‖∂L/∂h_t‖ (log)", dashed=dashed, color_by="model"), height=480)
@@ -99,7 +100,7 @@ st.dataframe(factors.rename(columns={"measured": "measured factor per step", "ga
              hide_index=True)
 show.source(probes.gating_gradient_probe)
 
-st.subheader("3 · The race: same seed, same batches, same step budget")
+section("3 · The race: same seed, same batches, same step budget")
 c1, c2, c3, c4 = st.columns(4)
 task = c1.selectbox("Task", TASKS, key="task", bind="query-params", help="adding: the adding problem; copy: copy memory")
 train_T = c2.slider("Training length T", 10, 300, 100, 10, key="train_T", bind="query-params")

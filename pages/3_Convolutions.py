@@ -8,6 +8,7 @@ from lrd_core.models.tcn import VARIANTS, CausalConv1d, TCNConfig
 from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
+from lrd_ui.presenter import section
 from lrd_ui.live import live_panel
 
 PAGE_MAX_KERNEL, PAGE_MAX_TOP = 4, 8  # widget ranges: every chart at the extremes stays a few thousand marks
@@ -54,7 +55,7 @@ output exactly when the output's gradient with respect to it is not zero.
 """
 )
 
-st.subheader("1 · Which inputs reach one output")
+section("1 · Which inputs reach one output")
 tree, measured = reach(k, d, variant, g.seed)
 a, b, c = st.columns(3)
 a.metric("R by formula", R)
@@ -79,19 +80,19 @@ and adds nothing: R = 1 + 2(k − 1)(2^(d+1) − 1).
 """
 )
 
-st.subheader("2 · Formula against measurement, all three stacks")
+section("2 · Formula against measurement, all three stacks")
 st.dataframe(field_table(k, d, g.seed), hide_index=True)
 st.caption("gaps: lags inside the field that no path reaches (0: the field is one solid block).")
 show.source(probes.tcn_reach)
 show.source(CausalConv1d, "Source: one causal, dilated convolution")
 
-st.subheader("3 · Growth with depth: exponential against linear")
+section("3 · Growth with depth: exponential against linear")
 show.chart(charts.log_line_chart(growth(k, g.seed), "layers", "receptive_field", "series",
                                  x_title="layers (d + 1)", y_title="receptive field R (log)",
                                  dashed=("dilated, formula", "undilated, formula")), height=400)
 st.caption(f"k = {k}. On a log axis doubling is a straight line; the undilated stack gains only k − 1 per layer.")
 
-st.subheader("4 · Train it: lag parity")
+section("4 · Train it: lag parity")
 st.markdown(
     f"""
 Random bits x_t arrive one per step; the target at every step is

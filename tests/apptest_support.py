@@ -53,6 +53,31 @@ def set_all(at: AppTest, end: str) -> list[str]:
     return done
 
 
+def set_random(at: AppTest, rng) -> list[str]:
+    """Set every slider, select slider, selectbox and toggle to a random allowed value drawn from ``rng``
+    (a numpy Generator); the seed and presenter switches are left alone. Returns what was set."""
+    done = []
+    for s in at.slider:
+        steps = int(round((s.max - s.min) / s.step))
+        value = s.min + s.step * int(rng.integers(0, steps + 1))
+        s.set_value(type(s.min)(round(value, 10)) if isinstance(s.min, float) else int(value))
+        done.append(f"{s.key}={s.value}")
+    for s in at.select_slider:
+        choice = s.options[int(rng.integers(0, len(s.options)))]
+        s.set_value(choice)
+        done.append(f"{s.key}={choice}")
+    for s in at.selectbox:
+        if s.key and not s.key.startswith("_"):  # not the device switch
+            index = int(rng.integers(0, len(s.options)))
+            s.select_index(index)
+            done.append(f"{s.key}={s.options[index]}")
+    for t in at.toggle:
+        if t.key and not t.key.startswith("_"):
+            t.set_value(bool(rng.integers(0, 2)))
+            done.append(f"{t.key}={t.value}")
+    return done
+
+
 def start_buttons(at: AppTest) -> list:
     """Every enabled live-training Start button on the page."""
     return [b for b in at.button if b.key and b.key.endswith("_start") and not b.proto.disabled]

@@ -50,6 +50,7 @@ CHART_DRAWING = f'{CHART} svg.marks, {CHART} canvas'
 EXCEPTION = "stException"  # st.exception / an uncaught error in a page script
 STATUS_WIDGET = '[data-testid="stStatusWidget"]'  # "Running..." indicator while a script runs
 STALE = '[data-testid="stElementContainer"][data-stale="true"]'  # left over from a previous run
+LAST_SERVER_PID: int | None = None  # pid of the most recent streamlit_server()
 
 
 def chromium_path() -> str:
@@ -116,6 +117,8 @@ def streamlit_server(app: str = "app.py") -> Iterator[str]:
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # own process group, killed as a whole below
+        global LAST_SERVER_PID
+        LAST_SERVER_PID = proc.pid  # for memory measurements (bench/bench_server.py, the concurrency test)
         try:
             deadline = time.monotonic() + SERVER_START_S
             while not _healthy(base):
@@ -181,3 +184,18 @@ def full_page_screenshot(page, path: Path) -> None:
     page.wait_for_timeout(500)  # let vega-embed and the layout settle at the new size
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(before)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MB (from /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (FileNotFoundError, StopIteration, ProcessLookupError):
+            continue
+    return total / 1024

@@ -70,3 +70,69 @@ def test_train_config_accepts_or_names_the_bad_parameter(steps, lr, batch, clip)
         TrainConfig(steps=steps, lr=lr, batch=batch, clip=clip)
     except ValueError as err:
         assert any(name in str(err) for name in ("steps", "lr", "batch", "clip"))
+
+
+# --- every public closed form, task and model config: a result, or an error that names the parameter ---------
+
+from lrd_core import ssm, tasks  # noqa: E402
+from lrd_core.models.recurrent import GRUConfig, LSTMConfig  # noqa: E402
+from lrd_core.models.segment import SegmentConfig  # noqa: E402
+from lrd_core.models.seq2seq import Seq2SeqConfig  # noqa: E402
+from lrd_core.models.tcn import TCNConfig  # noqa: E402
+from lrd_core.models.transformer import TransformerConfig  # noqa: E402
+
+wild = st.one_of(  # out of range, wrong type, NaN, inf and huge
+    st.none(), st.booleans(), st.integers(-(10**18), 10**18), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4), st.lists(st.integers(-5, 5), max_size=3),
+)
+GEN = torch.Generator().manual_seed(0)
+PUBLIC = {  # name -> (callable, its parameter names in order)
+    "copy_memory_loss": (theory.copy_memory_loss, ("T", "length", "p_correct")),
+    "deepnorm_constants": (theory.deepnorm_constants, ("n_layers",)),
+    "forget_gate_product": (theory.forget_gate_product, ("forget_bias", "L")),
+    "forget_time_constant": (theory.forget_time_constant, ("f",)),
+    "layernorm_projection_distance": (theory.layernorm_projection_distance, ("d_model",)),
+    "length_below": (theory.length_below, ("rho", "threshold", "alpha")),
+    "power_law_through": (theory.power_law_through, ("L", "L_ref", "y_ref", "exponent")),
+    "receptive_field": (theory.receptive_field, ("kernel_size", "top_layer")),
+    "segment_reach": (theory.segment_reach, ("segment_len", "memory_len", "n_layers", "position")),
+    "sequence_cost": (theory.sequence_cost, ("model", "L", "H", "N")),
+    "signal_over_chars": (theory.signal_over_chars, ("rho", "D", "chars_per_token", "alpha")),
+    "sqrt_depth_law": (theory.sqrt_depth_law, ("N", "N_ref", "y_ref")),
+    "ssm_memory": (theory.ssm_memory, ("L", "tau")),
+    "tcn_receptive_field": (theory.tcn_receptive_field, ("kernel_size", "n_blocks", "convs_per_block")),
+    "tokens_for_chars": (theory.tokens_for_chars, ("D", "chars_per_token")),
+    "undilated_receptive_field": (theory.undilated_receptive_field, ("kernel_size", "top_layer")),
+    "window_reach_chars": (theory.window_reach_chars, ("window_tokens", "chars_per_token")),
+    "delayed_recall": (lambda b, T, n: tasks.delayed_recall(b, T, GEN, n), ("batch", "T", "n_symbols")),
+    "lag_parity": (lambda b, T, lag: tasks.lag_parity(b, T, lag, GEN), ("batch", "T", "lag")),
+    "segment_recall": (lambda b, T, d, n: tasks.segment_recall(b, T, d, GEN, n), ("batch", "T", "delay", "n_symbols")),
+    "symbol_sequences": (lambda b, T, n, task: tasks.symbol_sequences(b, T, GEN, n, task),
+                         ("batch", "T", "n_symbols", "task")),
+    "s4d_eigenvalues": (ssm.s4d_eigenvalues, ("H", "N", "init")),
+    "GRUConfig": (GRUConfig, ("input_size", "hidden_size", "keep_bias")),
+    "LSTMConfig": (LSTMConfig, ("input_size", "hidden_size", "forget_bias")),
+    "TCNConfig": (TCNConfig, ("input_size", "channels", "kernel_size", "top_layer", "variant")),
+    "Seq2SeqConfig": (Seq2SeqConfig, ("n_symbols", "embed_size", "hidden_size", "attention", "bidirectional")),
+    "S4DConfig": (ssm.S4DConfig, ("input_size", "channels", "state_size", "n_layers", "init", "dt_min", "dt_max")),
+    "TransformerConfig": (TransformerConfig, ("input_size", "d_model", "n_heads", "n_layers", "d_ff", "placement")),
+    "SegmentConfig": (SegmentConfig, ("input_size", "d_model", "n_heads", "n_layers", "d_ff", "segment_len",
+                                      "memory_len", "mode")),
+}
+SOME = settings(max_examples=40, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC))
+def test_public_api_returns_or_names_the_bad_parameter(name):
+    fn, params = PUBLIC[name]
+
+    @SOME
+    @given(args=st.tuples(*[wild] * len(params)))
+    def check(args):
+        try:
+            fn(*args)
+        except (ValueError, TypeError) as err:
+            msg = str(err)
+            assert any(p in msg for p in params), f"{name}{args!r}: message names no parameter: {msg}"
+
+    check()

@@ -1,0 +1,63 @@
+"""One S4D layer by recurrence against the same layer by FFT, and the cost of LSTM / S4D / attention against L.
+
+Part 1: ``ssm_scan`` (L sequential steps) against ``ssm_fft(u, s4d_kernel(...))`` (kernel built every call,
+then one FFT convolution) at L = 4096, H = 64, N = 64, float32, batch 1; also the FFT convolution alone
+(kernel given, as when one kernel serves a whole batch). Part 2: forward seconds of one layer of each kind
+as L grows at H = 64, from ``lrd_core.probes.sequence_costs``, next to the leading-order counts.
+Run from the repo root: ``python -m bench.bench_ssm``. One thread; interleaved repeats, medians.
+"""
+
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
+
+import torch  # noqa: E402
+
+from bench._timing import compare, header, result  # noqa: E402
+from lrd_core import probes, ssm  # noqa: E402
+
+L, H, N, BATCH, SEED = 4096, 64, 64, 1, 0
+COST_LENGTHS, COST_WIDTH = (256, 512, 1024, 2048, 4096), 64
+REPEATS, WARMUP = 5, 1
+
+
+@torch.no_grad()
+def fft_vs_scan() -> None:
+    dt, A, C = ssm.s4d_parameters(H, N, "lin", 1e-3, 1e-1, torch.Generator().manual_seed(SEED))
+    dt, A, C = dt.float(), A.to(torch.complex64), C.to(torch.complex64)
+    u = torch.randn(BATCH, H, L, generator=torch.Generator().manual_seed(SEED + 1))  # (B, H, L)
+    y_scan = ssm.ssm_scan(u, dt, A, C)
+    K = ssm.s4d_kernel(dt, A, C, L)
+    err = float((ssm.ssm_fft(u, K) - y_scan).abs().max())
+    print(f"S4D-Lin layer: L = {L}, H = {H}, N = {N}, batch {BATCH}, float32")
+    print(f"max |y_fft - y_scan| = {err:.2e} (max |y| = {float(y_scan.abs().max()):.3g})")
+    t_scan, t_fft = compare(lambda: ssm.ssm_scan(u, dt, A, C), lambda: ssm.ssm_fft(u, ssm.s4d_kernel(dt, A, C, L)),
+                            repeats=REPEATS, warmup=WARMUP)
+    _, t_conv = compare(lambda: None, lambda: ssm.ssm_fft(u, K), repeats=REPEATS, warmup=WARMUP)
+    print(f"recurrence {t_scan * 1e3:.1f} ms | kernel + FFT {t_fft * 1e3:.2f} ms | FFT convolution alone "
+          f"{t_conv * 1e3:.2f} ms")
+    print("name | measured | target | verdict")
+    result("speed-up recurrence / (kernel + FFT)", t_scan / t_fft, ">= 20x", t_scan / t_fft >= 20, "{:.1f}x")
+    print(f"(recurrence / FFT convolution alone: {t_scan / t_conv:.0f}x)")
+
+
+def cost_table() -> None:
+    df = probes.sequence_costs(COST_LENGTHS, (COST_WIDTH,), N, SEED, repeats=REPEATS)
+    wide = df.pivot(index="L", columns="model", values="seconds") * 1e3
+    theory = df.pivot(index="L", columns="model", values="theory") * 1e3
+    print(f"\nForward ms of one layer, H = {COST_WIDTH}, N = {N}, batch 1 (theory: leading-order count scaled "
+          "to the largest L)")
+    cols = list(wide.columns)
+    print(f"{'L':>6} | " + " | ".join(f"{c + ' ms':>16} | {'theory':>8}" for c in cols))
+    for L_ in wide.index:
+        print(f"{L_:>6} | " + " | ".join(f"{wide.loc[L_, c]:>16.2f} | {theory.loc[L_, c]:>8.2f}" for c in cols))
+
+
+def main() -> None:
+    header("S4D: recurrence vs FFT, and cost against L of LSTM, S4D and self-attention")
+    fft_vs_scan()
+    cost_table()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""LayerNorm placement: Post-LN, Pre-LN and DeepNorm gradients through depth, and what they do to training."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from lrd_core import charts, probes, runs, theory
+from lrd_core.limits import MAX_SEED, MAX_TRANSFORMER_LAYERS
+from lrd_core.models.transformer import Residual
+from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS
+from lrd_core.train import TrainConfig
+from lrd_ui import show
+from lrd_ui.layout import setup_page
+from lrd_ui.live import live_panel
+from lrd_ui.presenter import section
+
+RATIO_SEEDS = 2  # the Post/Pre ratio is averaged over the page seed and the next one
+TRAIN_WIDTH = 64  # d_model of the trained models (the width the default learning rate was chosen for)
+
+g = setup_page("LayerNorm placement", ":material/stacked_line_chart:")
+
+with st.sidebar:
+    st.header("Transformer stack")
+    depth = st.slider("N: blocks", 2, MAX_TRANSFORMER_LAYERS, 12, 1, key="depth", bind="query-params")
+    width = st.select_slider("d_model: width", [16, 32, 64], 32, key="width", bind="query-params",
+                             help="Width of the residual stream of the probed stacks (4 attention heads).")
+
+
+@st.cache_data(max_entries=16, show_spinner="Backpropagating through three fresh stacks…")
+def gradients(depth: int, width: int, seed: int) -> pd.DataFrame:
+    return probes.layernorm_gradients(depth, seed, d_model=width)
+
+
+@st.cache_data(max_entries=16, show_spinner="Taking block Jacobians in float64…")
+def jacobians(depth: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return probes.block_distance_from_identity(depth, seed), probes.jacobian_identity_table(seed)
+
+
+@st.cache_data(max_entries=16, show_spinner="Probing depths 3 to 48 on two seeds…")
+def ratios(width: int, seed: int) -> pd.DataFrame:
+    seeds = [(seed + i) % (MAX_SEED + 1) for i in range(RATIO_SEEDS)]
+    return probes.last_layer_ratio(probes.LN_RATIO_DEPTHS, seeds, d_model=width)
+
+
+st.markdown(
+    """
+A Transformer block wraps each sublayer F (attention, then an MLP) in a
+residual connection, and adds a LayerNorm somewhere. Where it goes matters:
+
+* **Post-LN** (the original): x → LN(x + F(x)). Every path, including the
+  residual one, passes through a LayerNorm.
+* **Pre-LN**: x → x + F(LN(x)). The residual path skips the LayerNorm, so the
+  backward pass has a clean identity road through the whole stack.
+* **DeepNorm**: x → LN(α·x + F(x)), Post-LN with the residual weighted by
+  α = (2N)^¼ and F's initial weights scaled down by β = (8N)^−¼.
+
+All three stacks below start from the same random weights (same seed) and
+read the same batch of a short copy task.
+"""
+)
+
+section("1 · Gradient norm, layer by layer")
+grads = gradients(depth, width, g.seed)
+left, right = st.columns(2)
+with left:
+    show.chart(charts.log_line_chart(grads[grads["kind"] == "weights"], "layer", "grad_norm", "placement",
+                                     x_title="block l (1 = next to the input)", y_title="‖∂L/∂W_l‖ (log)"),
+               height=400)
+with right:
+    show.chart(charts.log_line_chart(grads[grads["kind"] == "stream"], "layer", "grad_norm", "placement",
+                                     x_title="residual stream x_l (0 = embedding)", y_title="‖∂L/∂x_l‖ (log)"),
+               height=400)
+alpha, beta = theory.deepnorm_constants(depth)
+st.caption(
+    f"N = {depth} blocks (DeepNorm: α = {alpha:.3f}, β = {beta:.3f}), d_model = {width}, at initialisation, one "
+    "backward pass each. Left: the gradient of all "
+    "weight matrices of block l. Right: the gradient reaching the residual stream between blocks. Compare the "
+    "**top block** (right end) across placements: there Post-LN's weights get the largest push."
+)
+show.source(probes.layernorm_gradient_probe)
+
+section("2 · Identity plus the rest: block Jacobians")
+distance, identity = jacobians(depth, g.seed)
+floor = theory.layernorm_projection_distance(probes.LN_JAC_WIDTH)
+show.chart(alt.layer(charts.log_line_chart(distance, "layer", "distance", "placement", x_title="block l",
+                                           y_title="‖J_l − I‖ / ‖I‖ (log)"),
+                     charts.rule(floor, f"√(2/D) = {floor:.3f}")), height=380)
+st.caption(
+    f"How far each block's Jacobian J_l = ∂x_l/∂x_(l−1) is from the identity (Frobenius norms; float64, "
+    f"D = {probes.LN_JAC_WIDTH}, {probes.LN_JAC_STEPS} positions). Look at Pre-LN: its blocks get closer to the "
+    "identity the deeper they sit."
+)
+st.markdown(
+    """
+For Pre-LN, J = I + J_(F∘LN): the identity is always there and the rest
+shrinks as the residual stream grows, because LN divides by the stream's size.
+For Post-LN, J = J_LN·(I + J_F): the identity is multiplied by a LayerNorm
+Jacobian at every sublayer, so no block is close to the identity. DeepNorm's
+α makes the residual dominate, so its blocks are nearly what the LayerNorm alone
+does: drop 2 of the D directions at each position (the mean and the direction of
+the input). That projection alone is √(2/D) from the identity: the dashed line.
+Autograd's Jacobians match the three forms to rounding:
+"""
+)
+st.dataframe(identity.style.format({"max |J − form|": "{:.1e}", "‖J − I‖ / ‖I‖": "{:.3f}"}), hide_index=True)
+show.source(Residual, "Source: one sublayer with its residual and LayerNorm")
+
+section("3 · The gap grows with depth")
+ratio = ratios(width, g.seed)
+law = tuple(s for s in ratio["series"].unique() if s.startswith("√N"))
+show.chart(charts.log_line_chart(ratio, "depth", "ratio", "series", x_title="N: blocks (log)",
+                                 y_title="Post-LN / Pre-LN at the last block (log)", dashed=law, log_x=True), height=400)
+st.caption(
+    f"Gradient norm of the last block's weights, Post-LN divided by Pre-LN, mean of {RATIO_SEEDS} seeds, "
+    f"d_model = {width}. Follow the solid line against the dashed √N line."
+)
+st.markdown(
+    """
+Pre-LN's stream is a sum of N branch outputs, so its size grows like √N, and
+the final LayerNorm divides the top block's gradient by it. Post-LN renormalises
+after every sublayer, so its top block keeps a large gradient at any depth.
+Xiong et al. (2020) use exactly this to explain why Post-LN needs a learning-rate
+warm-up: a full rate from step 1 on those large gradients throws it off early.
+DeepNorm (chart 1) starts its weights at β times their usual size, and its
+gradients sit well below Post-LN's. Section 4 tests the consequence for training.
+"""
+)
+
+section("4 · Train it: Post-LN against Pre-LN, with and without warm-up")
+c1, c2, c3, c4 = st.columns(4)
+lr = c1.select_slider("Learning rate", [1e-3, 2e-3, 5e-3, 1e-2, 2e-2], 5e-3, key="lr", bind="query-params")
+warmup = c2.slider("Warm-up steps", 0, 400, 200, 50, key="warmup", bind="query-params")
+steps = c3.slider("Steps", 400, 1200, 600, 100, key="steps", bind="query-params")
+layers = c4.select_slider("Blocks", [2, 4, 6, 8], 6, key="layers", bind="query-params")
+st.markdown(
+    f"""
+The task: see {LN_COPY_LENGTH} random symbols (of {LN_COPY_SYMBOLS}), then
+{LN_COPY_GAP} blanks, then replay the symbols. Loss {runs.LN_BASELINE:.3g} means
+the blanks are right and the symbols guessed; the solved line is every symbol recalled
+with probability 0.9. Plain Adam, no gradient clipping, d_model = {TRAIN_WIDTH}. Left: the
+full rate from step 1. Right: the rate climbs over the first {warmup} steps, then falls
+linearly to 0.
+"""
+)
+config = TrainConfig(steps=steps, lr=lr, batch=32)
+settings = f"lr={lr:g}, warm-up={warmup}, steps={steps}, blocks={layers}, seed={g.seed}"
+
+
+def render(history: pd.DataFrame) -> None:
+    panels = runs.layernorm_panels(history)
+    for col, (panel, data) in zip(st.columns(2), panels.items(), strict=True):
+        with col:
+            st.markdown(f"**{panel}** ({runs.LN_SCHEDULES[panel]})")
+            show.chart(charts.placement_loss_chart(data, baseline=runs.LN_BASELINE, solved=runs.LN_SOLVED,
+                                                   y_title="cross-entropy per step (log)"), height=320)
+    if len(history):
+        summary = runs.race_summary(history, runs.LN_SOLVED)
+        st.dataframe(summary, hide_index=True)
+        status = history.groupby("series")["status"].last()
+        for row in summary.to_dict("records"):
+            if status[row["model"]] == "done" and pd.isna(row["solved at step"]):
+                st.warning(f"**{row['model']}** finished {row['steps']} steps without reaching the solved line.")
+
+
+try:
+    factories = runs.layernorm_race(config, g.seed, g.device, n_layers=layers, d_model=TRAIN_WIDTH,
+                                    warmup_steps=warmup)
+except ValueError as err:
+    st.error(str(err))
+else:
+    live_panel("ln_race", factories, total_steps=steps, settings=settings, render=render,
+               steps_per_tick=3, budget_per_tick_s=1.0)
+st.caption(
+    "All four runs share the seed, so the same starting weights and the same batches. Watch the left panel: at the "
+    "defaults Pre-LN should drop below the solved line while Post-LN stays stuck above the baseline. On the right, warm-up lets "
+    "Post-LN train too. A run whose loss turns infinite is stopped and reported above."
+)

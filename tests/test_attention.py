@@ -1,0 +1,224 @@
+"""Attention: the one-step gradient path to every encoder state, attention weights, reversal training, the L² bill."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lrd_core import probes, theory
+from lrd_core.models.seq2seq import Attention, Seq2Seq, Seq2SeqConfig, seq2seq_loss
+from lrd_core.runs import attention_race, greedy_accuracy, seq2seq_model
+from lrd_core.tasks import symbol_sequences
+from lrd_core.train import TrainConfig
+from tests.apptest_support import open_page
+
+NO_ATTN, WITH_ATTN, ATTN_PATH = probes.ATTENTION_SERIES
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# --- the gradient shortcut ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_attention_keeps_the_first_positions_alive_at_length_100(seed):
+    ratios = probes.edge_ratio(probes.encoder_gradient_probe(100, seed))  # first 10 / last 10, one direction
+    assert ratios[NO_ATTN] < 1e-12  # vanished: the signal crossed ~90 recurrent steps
+    assert ratios[WITH_ATTN] > 0.1  # nearly flat
+    assert ratios[WITH_ATTN] / ratios[NO_ATTN] >= 1e6  # the acceptance bound, with many decades to spare
+
+
+def test_probe_pair_shares_every_weight_but_attention():
+    without, with_attn = probes.shared_seq2seq_pair(Seq2SeqConfig(8, 16, 32, "additive"), _gen(3))
+    a, b = without.state_dict(), with_attn.state_dict()
+    assert set(b) - set(a) == {k for k in b if k.startswith("attn.")} and set(a) <= set(b)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_direct_attention_path_carries_a_large_share_at_the_far_end():
+    df = probes.encoder_gradient_probe(100, 4)
+    by = {name: d.sort_values("t")["grad_norm"].to_numpy() for name, d in df.groupby("series")}
+    assert np.all(by[ATTN_PATH] > 0) and np.all(np.isfinite(by[WITH_ATTN]))
+    # at h_1 the path via d_0 has vanished; what remains is the direct share plus short detours
+    # h_1 -> h_2 -> ... -> c_s through nearby states, so the direct share is a large part, not all
+    assert 0.2 < by[ATTN_PATH][0] / by[WITH_ATTN][0] < 1.0
+    assert by[NO_ATTN][0] < 1e-12 * by[ATTN_PATH][0]
+    assert list(df.columns) == ["series", "model", "sample", "t", "distance", "grad_norm"]
+
+
+def test_bidirectional_encoder_without_attention_loses_the_middle():
+    df = probes.encoder_gradient_probe(60, 0, bidirectional=True)
+    g = df[df["series"] == NO_ATTN].sort_values("t")["grad_norm"].to_numpy()
+    assert g[28:32].mean() < 1e-4 * min(g[:3].mean(), g[-3:].mean())  # both ends are reached, the middle is not
+
+
+# --- attention weights -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["additive", "dot"])
+def test_attention_weights_are_a_distribution_over_source_positions(kind):
+    model = Seq2Seq(Seq2SeqConfig(8, 16, 32, kind), _gen(1))
+    src, _ = symbol_sequences(5, 17, _gen(2), 8)
+    _, alpha = model.greedy(src, 9)
+    assert alpha.shape == (5, 9, 17)
+    assert bool((alpha >= 0).all())
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(5, 9), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["additive", "dot"])
+def test_masked_positions_get_zero_weight_and_change_nothing(kind):
+    attn = Attention(kind, 6, 10, _gen(0))
+    memory = torch.randn(3, 7, 10, generator=_gen(1))  # (B, T, H)
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    mask[0, 4:] = False  # sequence 0 is 4 long, sequence 1 is 6 long, sequence 2 is full
+    mask[1, 6:] = False
+    query = torch.randn(3, 6, generator=_gen(2))
+    context, alpha = attn(query, attn.keys(memory), memory, mask)
+    assert bool((alpha[~mask] == 0).all())
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(3))
+    garbage = memory.clone()
+    garbage[~mask] = 1e3  # whatever the padding holds, it is never read
+    context2, alpha2 = attn(query, attn.keys(garbage), garbage, mask)
+    torch.testing.assert_close(context2, context)
+    torch.testing.assert_close(alpha2, alpha)
+
+
+def test_context_is_the_alpha_weighted_sum_of_states():
+    attn = Attention("additive", 4, 6, _gen(5))
+    memory = torch.randn(2, 9, 6, generator=_gen(6), dtype=torch.float64)
+    attn.double()
+    context, alpha = attn(torch.randn(2, 4, generator=_gen(7), dtype=torch.float64), attn.keys(memory), memory)
+    torch.testing.assert_close(context, torch.einsum("bt,bth->bh", alpha, memory), atol=1e-12, rtol=0)
+
+
+# --- model, task and runs ----------------------------------------------------------------------------------
+
+
+def test_reversal_task_layout():
+    src, tgt = symbol_sequences(4, 12, _gen(0), 5, "reverse")
+    assert src.shape == tgt.shape == (4, 12) and src.dtype == torch.long
+    assert torch.equal(tgt, src.flip(1)) and int(src.max()) < 5 and int(src.min()) >= 0
+    src_c, tgt_c = symbol_sequences(4, 12, _gen(0), 5, "copy")
+    assert torch.equal(src_c, src) and torch.equal(tgt_c, src)
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: Seq2SeqConfig(n_symbols=1), "n_symbols"),
+        (lambda: Seq2SeqConfig(attention="cosine"), "attention"),
+        (lambda: Seq2SeqConfig(hidden_size=33), "hidden_size"),
+        (lambda: symbol_sequences(2, 0, _gen(), 8), "T"),
+        (lambda: symbol_sequences(2, 5, _gen(), 8, "sort"), "task"),
+        (lambda: probes.encoder_gradient_probe(10_000, 0), "T"),
+        (lambda: probes.self_attention_cost([10**6]), "L"),
+        (lambda: probes.loglog_slope([1.0], [2.0]), "x and y"),
+        (lambda: theory.power_law_through([0.0, 1.0], 1.0, 1.0), "L"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_the_parameter(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_same_seed_same_numbers():
+    a = probes.encoder_gradient_probe(20, 9, hidden=16, embed=8)
+    b = probes.encoder_gradient_probe(20, 9, hidden=16, embed=8)
+    assert a.equals(b)
+    c = probes.encoder_gradient_probe(20, 10, hidden=16, embed=8)
+    assert not np.allclose(a["grad_norm"], c["grad_norm"])
+
+
+def test_teacher_forced_loss_starts_near_log_v():
+    model = seq2seq_model(Seq2SeqConfig(8, 16, 32), 0)
+    src, tgt = symbol_sequences(64, 10, _gen(1), 8)
+    loss = seq2seq_loss(model((src, tgt)), tgt).item()
+    assert abs(loss - np.log(8)) < 0.5  # an untrained model is close to uniform over 8 symbols
+
+
+def test_race_same_start_and_accuracy_metric():
+    config = TrainConfig(steps=3, lr=1e-3, batch=8)
+    keep = {}
+    factories = attention_race(6, Seq2SeqConfig(8, 8, 16), config, 0, keep=keep)
+    events = {name: list(f()) for name, f in factories.items()}
+    assert set(events) == {"no attention", "attention"} and set(keep) == set(events)
+    first = {name: ev[0].loss for name, ev in events.items()}
+    assert first["no attention"] != first["attention"]  # attention changes the outputs...
+    assert all(ev[-1].status == "done" and 0 <= ev[-1].metrics["accuracy"] <= 1 for ev in events.values())
+    shared = {k: v for k, v in keep["attention"][0].state_dict().items() if not k.startswith("attn.")}
+    untrained = seq2seq_model(Seq2SeqConfig(8, 8, 16, "none"), 0).state_dict()
+    assert set(shared) == set(untrained)  # ...but both started from the same common weights
+
+
+def test_greedy_accuracy_of_an_oracle_is_one():
+    src, tgt = symbol_sequences(16, 8, _gen(0), 8)
+    model = seq2seq_model(Seq2SeqConfig(8, 8, 16), 0)
+    assert 0.0 <= greedy_accuracy(model, src, tgt) <= 1.0
+    assert (model.greedy(src)[0] == tgt).double().mean() == greedy_accuracy(model, src, tgt)
+
+
+# --- the O(L²) bill ----------------------------------------------------------------------------------------
+
+
+def test_self_attention_memory_grows_quadratically():
+    cost = probes.self_attention_cost([512, 1024, 2048], repeats=1)
+    slope = probes.loglog_slope(cost["L"], cost["saved_bytes"])  # bytes are exact: no timing noise
+    assert 1.8 < slope < 2.05
+    assert (cost["seconds"] > 0).all()
+
+
+def test_power_law_and_slope_round_trip():
+    L = np.array([128.0, 256.0, 512.0, 1024.0])
+    y = theory.power_law_through(L, 1024.0, 3.0)
+    assert y[-1] == pytest.approx(3.0) and y[0] == pytest.approx(3.0 / 64)
+    assert probes.loglog_slope(L, y) == pytest.approx(2.0, abs=1e-12)
+    assert probes.loglog_slope(L, 5 * L**1.5) == pytest.approx(1.5, abs=1e-12)
+
+
+def test_self_attention_matches_torch_sdpa():
+    x = torch.randn(2, 33, 8, generator=_gen(0), dtype=torch.float64)
+    W = [torch.randn(8, 8, generator=_gen(i + 1), dtype=torch.float64) for i in range(3)]
+    ref = torch.nn.functional.scaled_dot_product_attention(x @ W[0], x @ W[1], x @ W[2])
+    torch.testing.assert_close(probes.self_attention(x, *W), ref, atol=1e-12, rtol=0)
+
+
+# --- the race that matters (slow) --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_attention_learns_reversal_of_20_and_beats_no_attention():
+    """Greedy accuracy, length 20, hidden 64 (bidirectional encoder), embedding 32, batch 64, Adam 3e-3."""
+    config = TrainConfig(steps=600, lr=3e-3, batch=64)
+    factories = attention_race(20, Seq2SeqConfig(8, 32, 64, "additive"), config, seed=0)
+    final = {}
+    for name, start in factories.items():
+        accs = [(e.step, e.metrics["accuracy"]) for e in start() if "accuracy" in e.metrics]
+        final[name] = accs
+    reached = next((s for s, a in final["attention"] if a >= 0.9), None)
+    print({name: accs[-1] for name, accs in final.items()}, "attention >= 0.9 at step", reached)
+    assert reached is not None
+    assert final["attention"][-1][1] >= 0.9
+    assert final["no attention"][-1][1] < final["attention"][-1][1] - 0.3
+
+
+# --- the page ----------------------------------------------------------------------------------------------
+
+
+def test_page_renders_probe_metrics_and_cost_slopes():
+    at = open_page("pages/4_Attention.py", query={"T": "60", "H": "32", "max_L": "512"})
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.exception]
+    assert at.title[0].value == "Attention"
+    specs = [json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("vega_lite_chart")]
+    assert any("‖∂L/∂h_t‖" in s for s in specs)
+    values = {m.label: m.value for m in at.metric}
+    no_attn = float(values["no attention: first 10 / last 10"])
+    with_attn = float(values["attention: first 10 / last 10"])
+    assert with_attn / no_attn > 1e3
+    slopes = [float(m.value) for m in at.metric if m.label.startswith("fitted slope")]  # time and memory
+    assert len(slopes) == 2 and all(0.5 < s < 2.5 for s in slopes)

@@ -1,0 +1,229 @@
+"""LayerNorm placement: the Transformer block, its Jacobians, gradients through depth, warm-up, and the page."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lrd_core import probes, runs, theory
+from lrd_core.models.transformer import (
+    TransformerConfig,
+    TransformerStack,
+    causal_mask,
+    sinusoidal_positions,
+)
+from lrd_core.train import TrainConfig, lr_factor, make_scheduler, train
+from tests.apptest_support import assert_clean, open_page
+
+PAGE = "pages/7_LayerNorm_placement.py"
+
+
+def float64_block(placement: str, seed: int = 0, d_model: int = 16, T: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    block = probes.layernorm_tagger(placement, 1, d_model, g, torch.float64).encoder.blocks[0]
+    return block, torch.randn(1, T, d_model, generator=g, dtype=torch.float64)
+
+
+def jac(fn, x):
+    return probes.flat_jacobian(fn, x)
+
+
+# --- the block and the stack ---
+
+
+def test_config_rejects_bad_arguments_by_name():
+    with pytest.raises(ValueError, match="placement"):
+        TransformerConfig(placement="middle")
+    with pytest.raises(ValueError, match="n_layers"):
+        TransformerConfig(n_layers=49)
+    with pytest.raises(ValueError, match="n_heads"):
+        TransformerConfig(d_model=30, n_heads=4)
+    with pytest.raises(ValueError, match="final_norm"):
+        TransformerConfig(final_norm=1)
+
+
+def test_stack_is_batch_first_and_causal():
+    torch.manual_seed(1234)  # nothing below may depend on the global RNG
+    g = torch.Generator().manual_seed(0)
+    stack = TransformerStack(TransformerConfig(input_size=3, d_model=16, n_heads=2, n_layers=3, d_ff=32), g).double()
+    x = torch.randn(2, 7, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    y = stack(x)
+    assert y.shape == (2, 7, 16)
+    v = torch.randn(16, generator=g, dtype=torch.float64)  # not all-ones: LN output always sums to 0
+    (grad,) = torch.autograd.grad((y[:, 3] @ v).sum(), x)
+    assert grad[:, 4:].abs().max() == 0  # nothing after t = 3 reaches the output at t = 3
+    assert grad[:, :4].abs().min() > 0
+
+
+def test_same_seed_same_weights_in_every_placement_up_to_beta():
+    def weights(placement):
+        return probes.layernorm_tagger(placement, 4, 16, torch.Generator().manual_seed(3)).encoder.blocks[2]
+
+    post, pre, deep = weights("post"), weights("pre"), weights("deepnorm")
+    _, beta = theory.deepnorm_constants(4)
+    torch.testing.assert_close(post.attention.sublayer.q.weight, pre.attention.sublayer.q.weight)
+    torch.testing.assert_close(deep.attention.sublayer.q.weight, pre.attention.sublayer.q.weight)
+    torch.testing.assert_close(deep.attention.sublayer.v.weight, beta * pre.attention.sublayer.v.weight)
+    torch.testing.assert_close(deep.mlp.sublayer.fc2.weight, beta * pre.mlp.sublayer.fc2.weight)
+
+
+def test_deepnorm_constants():
+    alpha, beta = theory.deepnorm_constants(6)
+    assert alpha == pytest.approx(12**0.25) and beta == pytest.approx(48**-0.25)
+    block, _ = float64_block("deepnorm")
+    assert block.attention.alpha == pytest.approx(2**0.25)  # N = 1
+
+
+def test_causal_mask_with_memory_and_window():
+    m = causal_mask(2, 5, window=3)
+    assert m.tolist() == [[False, True, True, True, False], [False, False, True, True, True]]
+    pe = sinusoidal_positions(4, 6, offset=2)
+    torch.testing.assert_close(pe[0], sinusoidal_positions(3, 6)[2])
+
+
+# --- Jacobians: identity plus the rest ---
+
+
+@pytest.mark.parametrize("sub", ["attention", "mlp"])
+def test_pre_ln_jacobian_minus_identity_is_the_jacobian_of_f_of_ln(sub):
+    block, x = float64_block("pre")
+    res = getattr(block, sub)
+    J = jac(res, x)
+    rest = jac(lambda v: res.sublayer(res.norm(v)), x)
+    assert (J - torch.eye(J.shape[0], dtype=J.dtype) - rest).abs().max() < 1e-10
+    assert rest.abs().max() > 1e-3  # the rest is not trivially zero
+
+
+@pytest.mark.parametrize("sub", ["attention", "mlp"])
+@pytest.mark.parametrize("placement", ["post", "deepnorm"])
+def test_post_ln_jacobian_is_ln_jacobian_times_identity_plus_jf(placement, sub):
+    block, x = float64_block(placement)
+    res = getattr(block, sub)
+    J = jac(res, x)
+    eye = torch.eye(J.shape[0], dtype=J.dtype)
+    J_ln = jac(res.norm, res.alpha * x + res.sublayer(x))
+    J_f = jac(res.sublayer, x)
+    assert (J - J_ln @ (res.alpha * eye + J_f)).abs().max() < 1e-10
+    assert (J - eye - J_f).abs().max() > 1e-2  # unlike Pre-LN, no bare identity path
+
+
+def test_identity_table_reports_rounding_level_errors():
+    table = probes.jacobian_identity_table(0)
+    assert len(table) == 6 and (table["max |J − form|"] < 1e-10).all()
+
+
+def test_pre_ln_blocks_approach_identity_with_depth():
+    d = probes.block_distance_from_identity(12, 0)
+    pre = d[d["placement"] == "Pre-LN"].sort_values("layer")["distance"].to_numpy()
+    post = d[d["placement"] == "Post-LN"]["distance"].to_numpy()
+    assert pre[-3:].mean() < 0.5 * pre[:3].mean()
+    assert post.min() > pre[-3:].mean()
+    deep = d[d["placement"] == "DeepNorm"]["distance"].to_numpy()
+    floor = theory.layernorm_projection_distance(probes.LN_JAC_WIDTH)
+    np.testing.assert_allclose(deep[1:], floor, rtol=0.1)  # LN's projection is nearly all of a DeepNorm block
+
+
+# --- gradients through depth ---
+
+
+def test_gradient_probe_rows_and_values():
+    df = probes.layernorm_gradients(5, 0, d_model=16)
+    assert set(df["placement"]) == {"Post-LN", "Pre-LN", "DeepNorm"}
+    assert len(df) == 3 * (5 + 6)  # 5 blocks of weights and 6 streams x_0..x_5 per placement
+    assert np.isfinite(df["grad_norm"]).all() and (df["grad_norm"] > 0).all()
+
+
+def test_post_over_pre_ratio_grows_with_depth():
+    ratio = probes.last_layer_ratio((3, 6, 12, 24), seeds=(0, 1, 2), d_model=64)
+    post = ratio[ratio["series"] == "Post-LN / Pre-LN"].sort_values("depth")["ratio"].to_numpy()
+    print("Post/Pre ratio at depths 3, 6, 12, 24:", np.round(post, 2))
+    assert np.all(np.diff(post) > 0), post
+    assert post[0] > 1.0
+    assert 1.5 < post[-1] / post[0] < 2 * math.sqrt(8)  # roughly √(24/3) ≈ 2.8
+
+
+# --- warm-up and decay in TrainConfig ---
+
+
+def test_default_train_config_has_no_scheduler():
+    config = TrainConfig()
+    assert config.warmup_steps == 0 and config.schedule == "constant"
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    assert make_scheduler(opt, config) is None
+
+
+def test_warmup_then_linear_decay_factors():
+    config = TrainConfig(steps=10, lr=1.0, warmup_steps=4, schedule="linear")
+    f = [lr_factor(config, i) for i in range(10)]
+    assert f[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert f[4] == 1.0 and f[-1] == pytest.approx(1 / 6) and np.all(np.diff(f[4:]) < 0)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TrainConfig(steps=10, warmup_steps=11)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="cosine")
+
+
+def test_train_applies_the_schedule_to_the_optimiser():
+    w = torch.nn.Parameter(torch.ones(1))
+    model = torch.nn.Module()
+    model.w = w
+    model.forward = lambda x: x * w
+    seen = []
+
+    def batch():
+        seen.append(w.item())
+        return torch.ones(1), torch.zeros(1)
+
+    config = TrainConfig(steps=4, lr=0.1, batch=1, optimizer="sgd", warmup_steps=2, schedule="linear")
+    list(train(model, batch, lambda out, y: (out - y).pow(2).sum() / 2, config))
+    steps = -np.diff(seen)  # SGD on w²/2: w loses lr_k · w each step
+    expected = [0.1 * lr_factor(config, i) * seen[i] for i in range(3)]
+    np.testing.assert_allclose(steps, expected, rtol=1e-6)
+
+
+# --- the training race ---
+
+
+def test_race_names_and_checks():
+    factories = runs.layernorm_race(TrainConfig(steps=10, lr=5e-3), 0, n_layers=2, d_model=16, warmup_steps=5)
+    assert list(factories) == ["Post-LN, no warm-up", "Pre-LN, no warm-up", "Post-LN, warm-up", "Pre-LN, warm-up"]
+    with pytest.raises(ValueError, match="warmup_steps"):
+        runs.layernorm_race(TrainConfig(steps=10), 0, warmup_steps=20)
+    events = list(factories["Pre-LN, warm-up"]())
+    assert len(events) == 10 and events[-1].status == "done"
+
+
+@pytest.mark.slow
+def test_warmup_rescues_post_ln_at_a_high_learning_rate():
+    """lr 5e-3, plain Adam, no clipping, 6 blocks, d_model 64, 600 steps; warm-up 200 steps then linear decay."""
+    factories = runs.layernorm_race(TrainConfig(steps=600, lr=5e-3, batch=32), 0, n_layers=6, d_model=64,
+                                    warmup_steps=200)
+    solved = {}
+    for name, make in factories.items():
+        losses = [e.loss for e in make()]
+        solved[name] = runs.steps_to_threshold(losses, runs.LN_SOLVED)
+        print(name, "solved at step", solved[name], "final loss", np.mean(losses[-20:]))
+    assert solved["Pre-LN, no warm-up"] is not None
+    assert solved["Post-LN, no warm-up"] is None
+    assert solved["Post-LN, warm-up"] is not None
+    assert solved["Pre-LN, warm-up"] is not None
+
+
+# --- the page ---
+
+
+def test_page_renders_from_query_params_and_trains_live():
+    at = open_page(PAGE, query={"depth": "6", "width": "16", "layers": "2"})
+    at.run()
+    assert_clean(at, "LayerNorm page")
+    assert len(at.get("vega_lite_chart")) >= 4
+    assert at.slider(key="depth").value == 6 and at.select_slider(key="layers").value == 2
+    at.button(key="ln_race_start").click().run()
+    at.run()
+    assert_clean(at, "LayerNorm page training")
+    run = at.session_state["ln_race"]
+    assert set(run.last) == set(runs.layernorm_race(TrainConfig(steps=400), 0))
+    assert min(e.step for e in run.last.values()) >= 2
+    at.button(key="ln_race_stop").click().run()
+    assert_clean(at, "LayerNorm page stopped")

@@ -1,0 +1,307 @@
+"""Lecture and sharing: figure export, presets, deep links with the seed, presenter mode, the overview, exercises."""
+
+import math
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lrd_core import charts, export, ssm, theory
+from lrd_core.exercises import EXERCISES, s4d_lin_time_constant
+from lrd_core.overview import overview_frame
+from lrd_ui.layout import PAGES, page_url
+from lrd_ui.presets import PRESET_PARAM, load_presets
+from tests.apptest_support import open_page
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _widget_values(at) -> dict:
+    widgets = list(at.slider) + list(at.select_slider) + list(at.selectbox) + list(at.toggle)
+    return {w.key: w.value for w in widgets if w.key}
+
+
+# --- export --------------------------------------------------------------------------------------------------
+
+
+def _sample_chart() -> alt.TopLevelMixin:
+    df = pd.DataFrame({"series": ["a"] * 5 + ["b"] * 5, "L": list(range(1, 6)) * 2,
+                       "y": [1.0, 0.5, 0.25, 0.0, 0.06, 1.0, 0.9, 0.8, 0.7, 0.6]})
+    return charts.style(charts.log_line_chart(df, "L", "y", "series", x_title="L", y_title="y"), 300)
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_png_export_is_a_png_of_the_charts_size(scale):
+    chart = _sample_chart()
+    png = export.chart_png(chart, scale=scale, width=500)
+    width, height = export.png_size(png)
+    svg = export.chart_svg(chart, width=500)  # the same chart as vector: its size in CSS pixels
+    svg_w = float(svg.split('width="', 1)[1].split('"', 1)[0])
+    svg_h = float(svg.split('height="', 1)[1].split('"', 1)[0])
+    assert (width, height) == (round(svg_w * scale), round(svg_h * scale))
+    assert 500 < svg_w < 800 and 300 <= svg_h < 500  # plot area 500 x 300 plus axes and legend
+    assert svg.lstrip().startswith("<svg")
+
+
+def test_png_size_rejects_non_png():
+    with pytest.raises(ValueError, match="png"):
+        export.png_size(b"GIF89a" + bytes(30))
+
+
+def test_csv_export_round_trips_the_charts_data():
+    chart = _sample_chart()
+    data = export.chart_data(chart)
+    back = export.read_csv(export.chart_csv(chart))
+    pd.testing.assert_frame_equal(back, data, check_dtype=False)
+    assert set(back["layer"]) == {0, 1}  # the lines and the zero marked at the floor
+    assert len(back) == 10 and (back["y"] == 0).sum() == 1
+
+
+def test_export_rejects_bad_sizes_by_name():
+    with pytest.raises(ValueError, match="scale"):
+        export.chart_png(_sample_chart(), scale=100)
+    with pytest.raises(ValueError, match="width"):
+        export.chart_svg(_sample_chart(), width=0)
+
+
+# --- presets -------------------------------------------------------------------------------------------------
+
+
+def test_presets_file_is_valid_and_ids_are_unique():
+    presets = load_presets()
+    assert len(presets) >= 5 and len({p.id for p in presets}) == len(presets)
+    pages = {path for path, _, _ in PAGES}
+    assert all(p.page in pages and p.version >= 1 and p.point and p.params for p in presets)
+
+
+@pytest.mark.parametrize("preset", load_presets(), ids=lambda p: p.id)
+def test_every_preset_opens_its_page_in_that_state(preset):
+    at = open_page(preset.page, query=preset.query())
+    at.run()
+    _ok(at)
+    values = _widget_values(at)
+    assert {k: values[k] for k in preset.params} == preset.params
+    assert at.session_state["global_seed"] == preset.seed
+    assert any(preset.point in i.value for i in at.info), "teaching point not shown"
+
+
+def test_changing_a_preset_value_is_pointed_out():
+    preset = load_presets()[0]
+    at = open_page(preset.page, query=preset.query())
+    at.run()
+    key = next(iter(preset.params))
+    widget = next(w for w in list(at.slider) + list(at.select_slider) if w.key == key)
+    widget.set_value(widget.min if hasattr(widget, "min") else widget.options[0]).run()
+    assert any(f"You have changed {key}" in i.value for i in at.info)
+
+
+def test_unknown_preset_in_the_url_is_ignored():
+    at = open_page("pages/1_Vanishing_gradients.py", query={PRESET_PARAM: "no-such-preset"})
+    at.run()
+    _ok(at)
+    assert not any("preset" in i.value for i in at.info)
+
+
+# --- deep links carry the seed ---------------------------------------------------------------------------------
+
+
+def _shrink_metric(at) -> str:
+    return next(m.value for m in at.metric if m.label.startswith("measured shrink factor"))
+
+
+def test_deep_link_gives_the_same_numbers_as_setting_by_hand():
+    linked = open_page("pages/1_Vanishing_gradients.py", query={"seed": "7", "rho": "0.7", "T": "100"})
+    linked.run()
+    _ok(linked)
+    by_hand = open_page("pages/1_Vanishing_gradients.py")
+    by_hand.run()
+    by_hand.number_input(key="_seed_widget").set_value(7)
+    by_hand.slider(key="rho").set_value(0.7)
+    by_hand.slider(key="T").set_value(100).run()
+    _ok(by_hand)
+    assert _shrink_metric(linked) == _shrink_metric(by_hand)
+    default = open_page("pages/1_Vanishing_gradients.py", query={"rho": "0.7", "T": "100"})
+    default.run()
+    assert default.session_state["global_seed"] == 0 and linked.session_state["global_seed"] == 7
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "1e99", ""])
+def test_bad_seed_in_the_url_falls_back(bad):
+    at = open_page("pages/1_Vanishing_gradients.py", query={"seed": bad})
+    at.run()
+    _ok(at)
+    assert at.session_state["global_seed"] == 0
+
+
+def test_seed_survives_a_page_switch():
+    at = open_page("pages/1_Vanishing_gradients.py")
+    at.run()
+    at.number_input(key="_seed_widget").set_value(12).run()
+    at.switch_page("pages/2_Gating.py").run()
+    _ok(at)
+    assert at.session_state["global_seed"] == 12 and at.number_input(key="_seed_widget").value == 12
+
+
+def test_page_urls():
+    assert page_url("app.py") == "" and page_url("pages/2_Gating.py") == "Gating"
+    assert page_url("pages/6_State_space_models.py") == "State_space_models"
+
+
+# --- presenter mode ------------------------------------------------------------------------------------------
+
+
+def test_presenter_mode_reveals_sections_one_at_a_time():
+    at = open_page("pages/3_Convolutions.py", query={"presenter": "1"})
+    at.run()
+    _ok(at)
+    assert [s.value for s in at.subheader] == [s.value for s in at.subheader][:1] and len(at.subheader) == 1
+    assert not at.get("download_button")  # no export clutter on a projector
+    for shown in (2, 3, 4):
+        at.button(key="_reveal_next").click().run()
+        _ok(at)
+        assert len(at.subheader) == shown
+    assert not [b for b in at.button if b.key == "_reveal_next"]  # everything is out
+    at.toggle(key="_presenter_widget").set_value(False).run()
+    assert len(at.subheader) == 4 and at.get("download_button")
+
+
+def test_presenter_mode_makes_charts_taller():
+    plain = open_page("pages/3_Convolutions.py")
+    plain.run()
+    big = open_page("pages/3_Convolutions.py", query={"presenter": "1"})
+    big.run()
+    import json
+
+    h_plain = json.loads(plain.get("vega_lite_chart")[0].proto.spec)["height"]
+    h_big = json.loads(big.get("vega_lite_chart")[0].proto.spec)["height"]
+    assert h_big == int(h_plain * 1.35)
+
+
+# --- overview ------------------------------------------------------------------------------------------------
+
+
+def test_overview_curves_are_the_pages_theory():
+    df = overview_frame(L_max=1000, rho=0.8, forget_bias=3.0, keep_bias=2.0, kernel_size=3, top_layer=4, dt=0.01)
+    by = {name.split(",")[0].split(":")[0]: d.set_index("L")["signal"] for name, d in df.groupby("architecture")}
+    L = by["plain RNN"].index.to_numpy()
+    np.testing.assert_allclose(by["plain RNN"], theory.signal_magnitude(0.8, L), rtol=1e-12)
+    np.testing.assert_allclose(by["LSTM"], theory.forget_gate_product(3.0, L - 1), rtol=1e-12)
+    np.testing.assert_allclose(by["GRU"], theory.forget_gate_product(2.0, L - 1), rtol=1e-12)
+    R = theory.receptive_field(3, 4)
+    tcn = by["dilated TCN"]
+    assert (tcn[tcn.index <= R] == 1).all() and (tcn[tcn.index > R] == 0).all()
+    assert (by["attention"] == 1).all()
+    tau = s4d_lin_time_constant(0.01)
+    np.testing.assert_allclose(by["S4D"], np.exp(-(L - 1) / tau), rtol=1e-9)
+    assert set(df["page"]) <= {path for path, _, _ in PAGES}
+
+
+def test_home_page_draws_the_overview_and_lists_presets():
+    at = open_page("app.py")
+    at.run()
+    _ok(at)
+    assert len(at.get("vega_lite_chart")) == 1
+    at.slider(key="rho").set_value(0.5).run()
+    _ok(at)
+
+
+# --- exercises -----------------------------------------------------------------------------------------------
+
+
+def test_answer_key_comes_from_the_library():
+    key = {ex.id: ex.answer() for ex in EXERCISES}
+    A = ssm.s4d_eigenvalues(1, 1, "lin")
+    expected = {
+        "rnn_length": theory.length_below(0.95, 1e-6),
+        "forget_product": theory.forget_gate_product(2.0, 50),
+        "dilated_rf": theory.receptive_field(3, 4),
+        "tcn_rf": theory.tcn_receptive_field(3, 4),
+        "attention_cost": theory.power_law_through(4096, 1024, 1.0),
+        "ssm_tau": float(ssm.time_constants(torch.tensor([0.01], dtype=torch.float64), A)[0, 0]),
+    }
+    assert key == expected
+    # and the key is what the question asks: the RNN answer is the first L below the threshold
+    L = key["rnn_length"]
+    assert theory.signal_magnitude(0.95, L) < 1e-6 <= theory.signal_magnitude(0.95, L - 1)
+
+
+def test_check_accepts_the_key_and_rejects_the_rest():
+    for ex in EXERCISES:
+        assert ex.check(ex.answer())
+        assert not ex.check(ex.answer() * 1.5 + 1)
+        assert not ex.check(None) and not ex.check(math.nan) and not ex.check(math.inf)
+
+
+def test_exercise_links_open_their_pages_cleanly():
+    for ex in EXERCISES:
+        at = open_page(ex.page, query=ex.query)
+        at.run()
+        _ok(at)
+        values = _widget_values(at)
+        assert all(str(values[k]) == v or float(values[k]) == float(v) for k, v in ex.query.items()), ex.id
+
+
+def test_exercises_page_scores_answers():
+    at = open_page("pages/8_Exercises.py")
+    at.run()
+    _ok(at)
+    first, second = EXERCISES[0], EXERCISES[1]
+    at.number_input(key=f"ex_{first.id}").set_value(first.answer())
+    at.number_input(key=f"ex_{second.id}").set_value(second.answer() * 3).run()
+    assert len(at.success) == 1 and len(at.error) == 1
+    assert at.metric[0].value == f"1 / {len(EXERCISES)}"
+
+
+# --- the figures CLI -----------------------------------------------------------------------------------------
+
+
+def _chart_count(script: str) -> int:
+    at = open_page(script)
+    at.run()
+    _ok(at)
+    return len(at.get("vega_lite_chart"))
+
+
+def _check_figures(tmp_path, numbers: list[str]) -> list:
+    from lrd_core import figures
+
+    scripts = [s for s in figures.all_pages() if (s == "app.py" and "0" in numbers)
+               or Path(s).name.split("_")[0] in numbers]
+    assert figures.main(["--out", str(tmp_path), "--pages", *numbers]) == 0
+    files = sorted(tmp_path.iterdir())
+    for script in scripts:
+        mine = [f for f in files if f.name.startswith(Path(script).stem + "-")]
+        assert len(mine) == _chart_count(script), script  # the exercises page has none, every other page some
+        assert mine or script == "pages/8_Exercises.py", script
+        for f in mine:
+            w, h = export.png_size(f.read_bytes())
+            assert w > 300 and h > 200, f  # a drawn chart, not an empty canvas
+    return files
+
+
+def test_figures_cli_writes_one_png_per_chart(tmp_path):
+    files = _check_figures(tmp_path, ["0", "3"])
+    assert len(files) == 3
+
+
+@pytest.mark.slow
+def test_figures_cli_covers_every_page(tmp_path):
+    import time
+
+    start = time.perf_counter()
+    files = _check_figures(tmp_path, ["0"] + [str(i) for i in range(1, 9)])
+    print(f"figures CLI + checks: {len(files)} files in {time.perf_counter() - start:.1f} s")
+
+
+def test_overview_measured_points_sit_on_the_rnn_curve():
+    from lrd_core.overview import measured_rnn
+
+    m = measured_rnn(0.85, T=200, seed=3)
+    np.testing.assert_allclose(m["signal"], theory.signal_magnitude(0.85, m["L"].to_numpy()), rtol=1e-6)
+    assert m["L"].min() == 1 and m["L"].max() == 200

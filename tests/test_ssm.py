@@ -1,0 +1,274 @@
+"""Diagonal state-space models: kernel == formula, FFT == recurrence, causality, τ, errors, seeds, S4D vs LSTM."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lrd_core import probes, runs, theory
+from lrd_core.ssm import (
+    INITS,
+    S4DConfig,
+    S4DModel,
+    discretize,
+    s4d_eigenvalues,
+    s4d_kernel,
+    s4d_parameters,
+    ssm_fft,
+    ssm_scan,
+    time_constants,
+)
+from lrd_core.tasks import delayed_recall
+from lrd_core.train import TrainConfig
+
+LENGTHS = (1, 7, 64, 100, 333, 1000)  # powers of two and not
+
+
+def _system(init: str, H: int = 4, N: int = 8, seed: int = 0, dtype=torch.float64, dt=(1e-3, 1e-1)):
+    dt_, A, C = s4d_parameters(H, N, init, dt[0], dt[1], torch.Generator().manual_seed(seed))
+    cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+    return dt_.to(dtype), A.to(cdtype), C.to(cdtype)
+
+
+def _input(B: int, H: int, L: int, dtype, seed: int = 1):
+    return torch.randn(B, H, L, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
+
+
+# --- the two computations agree ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("L", LENGTHS)
+def test_fft_equals_scan_float64(init, L):
+    dt, A, C = _system(init)
+    u = _input(2, 4, L, torch.float64)
+    y_scan = ssm_scan(u, dt, A, C)
+    y_fft = ssm_fft(u, s4d_kernel(dt, A, C, L))
+    assert y_scan.shape == y_fft.shape == (2, 4, L) and y_fft.dtype == torch.float64
+    assert torch.max(torch.abs(y_fft - y_scan)).item() < 1e-10
+
+
+@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("L", LENGTHS)
+def test_fft_equals_scan_float32(init, L):
+    dt, A, C = _system(init, dtype=torch.float32)
+    u = _input(2, 4, L, torch.float32)
+    y_scan = ssm_scan(u, dt, A, C)
+    y_fft = ssm_fft(u, s4d_kernel(dt, A, C, L))
+    assert y_fft.dtype == torch.float32
+    assert torch.max(torch.abs(y_fft - y_scan)).item() < 1e-5
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_fft_equals_scan_float32_relative_at_page_sizes(init):
+    """Bigger layers accumulate more float32 round-off in both paths: the agreement is 1e-5 of max |y|."""
+    dt, A, C = _system(init, H=16, N=32, dtype=torch.float32)
+    u = _input(1, 16, 2048, torch.float32)
+    y_scan = ssm_scan(u, dt, A, C)
+    err = torch.max(torch.abs(ssm_fft(u, s4d_kernel(dt, A, C, 2048)) - y_scan)).item()
+    assert err < 1e-5 * torch.max(torch.abs(y_scan)).item()
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_fft_equals_scan_bilinear(init):
+    dt, A, C = _system(init)
+    u = _input(1, 4, 300, torch.float64)
+    y_fft = ssm_fft(u, s4d_kernel(dt, A, C, 300, method="bilinear"))
+    assert torch.max(torch.abs(y_fft - ssm_scan(u, dt, A, C, method="bilinear"))).item() < 1e-10
+
+
+def _numpy_kernel(dt, A, C, L):
+    """The ZOH formula term by term, in plain numpy: K[h,l] = 2 Re sum_n C[h,n] (e^{dt A} - 1)/A e^{dt A l}."""
+    dt, A, C = dt.numpy(), A.numpy(), C.numpy()
+    K = np.zeros((A.shape[0], L))
+    for h in range(A.shape[0]):
+        for n in range(A.shape[1]):
+            c_prime = C[h, n] * (np.exp(dt[h] * A[h, n]) - 1.0) / A[h, n]
+            K[h] += 2.0 * np.real(c_prime * np.exp(dt[h] * A[h, n] * np.arange(L)))
+    return K
+
+
+@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("L", (1, 10, 257, 1024))
+def test_kernel_matches_numpy_formula(init, L):
+    dt, A, C = _system(init, H=3, N=16, seed=5, dt=(1e-3, 0.5))
+    K = s4d_kernel(dt, A, C, L)
+    assert K.shape == (3, L) and K.dtype == torch.float64
+    np.testing.assert_allclose(K.numpy(), _numpy_kernel(dt, A, C, L), rtol=0, atol=1e-10)
+
+
+def test_bilinear_close_to_zoh_for_small_steps():
+    dt, A, C = _system("lin", dt=(1e-4, 1e-3))
+    K_zoh, K_bil = s4d_kernel(dt, A, C, 200), s4d_kernel(dt, A, C, 200, method="bilinear")
+    assert torch.max(torch.abs(K_zoh - K_bil)).item() < 1e-3 * torch.max(torch.abs(K_zoh)).item()
+
+
+# --- structure: causality, zero in zero out, memory -------------------------------------------
+
+
+@pytest.mark.parametrize("path", ("scan", "fft"))
+def test_causality(path):
+    dt, A, C = _system("inv")
+    L, t = 50, 20
+    u = _input(1, 4, L, torch.float64)
+    v = u.clone()
+    v[..., t + 1 :] = torch.randn(1, 4, L - t - 1, dtype=torch.float64) * 100  # change only the future
+    run = (lambda x: ssm_scan(x, dt, A, C)) if path == "scan" else (lambda x: ssm_fft(x, s4d_kernel(dt, A, C, L)))
+    y_u, y_v = run(u), run(v)
+    assert torch.equal(y_u[..., : t + 1], y_v[..., : t + 1]) or torch.allclose(y_u[..., : t + 1], y_v[..., : t + 1],
+                                                                                rtol=0, atol=1e-9)
+    assert not torch.allclose(y_u[..., t + 1 :], y_v[..., t + 1 :])
+    # and an impulse at t0 produces nothing before t0
+    imp = torch.zeros(1, 4, L, dtype=torch.float64)
+    imp[..., t] = 1.0
+    assert torch.max(torch.abs(run(imp)[..., :t])).item() < 1e-12
+
+
+def test_zero_input_gives_zero_output():
+    dt, A, C = _system("real")
+    u = torch.zeros(3, 4, 77, dtype=torch.float64)
+    assert torch.count_nonzero(ssm_scan(u, dt, A, C)) == 0
+    assert torch.max(torch.abs(ssm_fft(u, s4d_kernel(dt, A, C, 77)))).item() == 0.0
+    model = S4DModel(S4DConfig(input_size=3, channels=8, state_size=4), torch.Generator().manual_seed(0))
+    model.encoder.bias.data.zero_()  # already zero; LayerNorm of a zero row is zero
+    assert torch.count_nonzero(model(torch.zeros(2, 30, 3))) == 0
+
+
+def test_impulse_response_is_the_kernel():
+    dt, A, C = _system("lin")
+    imp = torch.zeros(1, 4, 60, dtype=torch.float64)
+    imp[..., 0] = 1.0
+    torch.testing.assert_close(ssm_scan(imp, dt, A, C)[0], s4d_kernel(dt, A, C, 60), rtol=0, atol=1e-12)
+
+
+def test_time_constants_from_eigenvalues():
+    dt, A, _ = _system("lin")
+    tau = time_constants(dt, A)
+    torch.testing.assert_close(tau, (2.0 / dt).unsqueeze(-1).expand_as(tau))  # Re A = -1/2: tau = 2 / dt
+    A_bar, _ = discretize(dt, A)
+    L = 300
+    torch.testing.assert_close(A_bar.abs() ** L, torch.exp(-L / tau))  # |A_bar|^L = exp(-L / tau)
+    dt_r, A_r, _ = _system("real")
+    torch.testing.assert_close(time_constants(dt_r, A_r)[:, 0], 1.0 / dt_r)  # slowest real mode: tau = 1 / dt
+    assert theory.ssm_memory(L, 100.0) == pytest.approx(math.exp(-3.0))
+    assert theory.forget_time_constant(0.99) == pytest.approx(-1.0 / math.log(0.99))
+    assert theory.ssm_memory(L, theory.forget_time_constant(0.99)) == pytest.approx(0.99**L)
+
+
+def test_kernel_envelope_bounds_the_kernel():
+    dt, A, C = _system("inv", H=3, N=16)
+    df = probes.ssm_kernel_frame(dt, A, C, 2000, max_points=2000)
+    for _, d in df.groupby("channel"):
+        measured = d[d["kind"] == "measured"]["abs_K"].to_numpy()
+        bound = d[d["kind"] == "bound"]["abs_K"].to_numpy()
+        assert np.all(measured <= bound * (1 + 1e-9))
+
+
+def test_eigenvalues():
+    A = s4d_eigenvalues(2, 4, "lin")
+    assert A.shape == (2, 4)
+    torch.testing.assert_close(A[0], torch.tensor([-0.5 + 0j, -0.5 + math.pi * 1j, -0.5 + 2 * math.pi * 1j,
+                                                   -0.5 + 3 * math.pi * 1j], dtype=torch.complex128))
+    assert torch.all(s4d_eigenvalues(1, 5, "real").imag == 0)
+    inv = s4d_eigenvalues(1, 5, "inv")[0]
+    assert torch.all(inv.real == -0.5) and inv.imag[0] == pytest.approx(5 / math.pi * 4)
+
+
+# --- arguments and seeds ----------------------------------------------------------------------
+
+
+def _bad_calls():
+    dt, A, C = _system("lin")
+    u = torch.zeros(1, 4, 10, dtype=torch.float64)
+    return [
+        (lambda: s4d_kernel(dt, A, C, 0), "L"),
+        (lambda: s4d_kernel(dt, A, C, 10**7), "L"),
+        (lambda: s4d_kernel(dt, A, C, 2.5), "L"),
+        (lambda: s4d_kernel(-dt, A, C, 10), "dt"),
+        (lambda: s4d_kernel(dt[:2], A, C, 10), "A"),
+        (lambda: s4d_kernel(dt, A.real, C, 10), "A"),
+        (lambda: s4d_kernel(dt, -A, C, 10), "A"),
+        (lambda: s4d_kernel(dt, A, C[:, :3], 10), "C"),
+        (lambda: s4d_kernel(dt, A, C, 10, method="euler"), "method"),
+        (lambda: ssm_scan(u[0], dt, A, C), "u"),
+        (lambda: ssm_scan(u[:, :2], dt, A, C), "u"),
+        (lambda: ssm_fft(u, torch.zeros(4, 9, dtype=torch.float64)), "K"),
+        (lambda: ssm_fft(u, torch.zeros(3, 10, dtype=torch.float64)), "u"),
+        (lambda: s4d_eigenvalues(4, 8, "hippo"), "init"),
+        (lambda: s4d_eigenvalues(4, 0, "lin"), "N"),
+        (lambda: S4DConfig(dt_min=0.1, dt_max=0.01), "dt_max"),
+        (lambda: S4DConfig(channels=10**6), "channels"),
+        (lambda: S4DConfig(n_layers=0), "n_layers"),
+        (lambda: delayed_recall(4, 1, torch.Generator()), "T"),
+        (lambda: delayed_recall(4, 10, None), "generator"),
+        (lambda: runs.recall_model("GRU", 0), "kind"),
+        (lambda: runs.ssm_vs_lstm(10**5, TrainConfig(steps=1), 0), "T"),
+        (lambda: theory.ssm_memory(10, 0.0), "tau"),
+        (lambda: theory.forget_time_constant(1.0), "f"),
+    ]
+
+
+@pytest.mark.parametrize("i", range(len(_bad_calls())))
+def test_bad_arguments_raise_value_error_naming_the_parameter(i):
+    call, name = _bad_calls()[i]
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        call()
+
+
+def test_same_seed_same_numbers():
+    a = _system("inv", seed=3)
+    b = _system("inv", seed=3)
+    c = _system("inv", seed=4)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a[2], c[2])
+    m1, m2 = runs.recall_model("S4D", 7), runs.recall_model("S4D", 7)
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
+    x1, y1 = delayed_recall(4, 20, torch.Generator().manual_seed(1))
+    x2, y2 = delayed_recall(4, 20, torch.Generator().manual_seed(1))
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    state = torch.random.get_rng_state()
+    runs.recall_model("S4D", 0)
+    runs.recall_model("LSTM", 0)
+    assert torch.equal(state, torch.random.get_rng_state()), "model init touched the global RNG"
+
+
+def test_delayed_recall_layout():
+    x, y = delayed_recall(5, 12, torch.Generator().manual_seed(0), n_symbols=8)
+    assert x.shape == (5, 12, 10) and y.shape == (5,)
+    assert torch.equal(x[:, 0].argmax(-1), y)
+    assert torch.all(x[:, 1:-1].argmax(-1) == 8) and torch.all(x[:, -1].argmax(-1) == 9)
+
+
+def test_model_contract_and_gradients():
+    model = S4DModel(S4DConfig(input_size=3, channels=8, state_size=4), torch.Generator().manual_seed(0))
+    x = torch.randn(2, 37, 3, requires_grad=True)
+    out = model(x)
+    assert out.shape == (2, 37, 8)
+    out[:, 10].sum().backward()
+    past, future = x.grad[:, :11].abs().max().item(), x.grad[:, 11:].abs().max().item()
+    assert future < 1e-6 * past  # causal end to end: only float32 FFT round-off reaches later inputs
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_short_recall_run_yields_accuracy():
+    events = list(runs.recall_run(runs.recall_model("S4D", 0, hidden_size=16, state_size=8), 20,
+                                  TrainConfig(steps=3, lr=3e-3, batch=8), 0, eval_every=2))
+    assert [e.step for e in events] == [1, 2, 3] and "accuracy" in events[-1].metrics
+
+
+# --- the race: S4D remembers across a long lag, the LSTM does not (slow) ------------------------
+
+RACE_T, RACE_STEPS = 500, 200
+
+
+@pytest.mark.slow
+def test_s4d_beats_lstm_on_delayed_recall():
+    config = TrainConfig(steps=RACE_STEPS, lr=3e-3, batch=32)
+    final = {}
+    for kind, make in runs.ssm_vs_lstm(RACE_T, config, seed=0).items():
+        events = list(make())
+        final[kind] = events[-1].metrics["accuracy"]
+        print(kind, events[-1].step, "steps", round(events[-1].seconds, 1), "s, accuracy", final[kind])
+    assert final["S4D"] >= 0.95
+    assert final["LSTM"] <= 0.3  # chance is 1/8
