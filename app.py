@@ -3,18 +3,20 @@
 import streamlit as st
 
 from lrd_core.charts import overview_chart
-from lrd_core.overview import measured_rnn, overview_frame
+from lrd_core.overview import overview_frame
 from lrd_ui import show
 from lrd_ui.layout import PAGES, setup_page
 from lrd_ui.presenter import section
 from lrd_ui.presets import load_presets
 
-g = setup_page("Long-range dependencies, live", ":material/timeline:")
+g = setup_page("Long-range dependencies, live", ":material/timeline:", uses_torch=False)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def measured_points(rho: float, seed: int):
-    return measured_rnn(rho, T=300, seed=seed)
+    from lrd_core.probes import measured_rnn_signal  # deferred: torch loads only after the first chart is out
+
+    return measured_rnn_signal(rho, T=300, seed=seed)
 
 
 st.markdown(
@@ -35,7 +37,12 @@ with st.sidebar:
     forget_bias = st.slider("LSTM forget bias", -2.0, 6.0, 4.0, 0.5, key="forget_bias", bind="query-params")
     dt = st.select_slider("S4D step Δ", [1e-4, 1e-3, 1e-2, 1e-1], 1e-3, key="dt", bind="query-params")
 df = overview_frame(rho=rho, forget_bias=forget_bias, dt=dt)
-show.chart(overview_chart(df, measured_points(rho, g.seed)), height=520, name="overview")
+slot = st.empty()  # the closed forms at once, then the same chart with the measured points
+with slot.container():
+    show.chart(overview_chart(df), height=520, name="overview")
+measured = measured_points(rho, g.seed)
+with slot.container():
+    show.chart(overview_chart(df, measured), height=520, name="overview")
 st.markdown(
     """
 How much of a learning signal reaches an input L steps back, by each page's

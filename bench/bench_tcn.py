@@ -15,7 +15,7 @@ os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from bench._timing import compare, header  # noqa: E402
+from bench._timing import compare, header, result  # noqa: E402
 from lrd_core.limits import MAX_TCN_TRAIN_SEQ_LEN  # noqa: E402
 from lrd_core.models.tcn import TCNConfig  # noqa: E402
 from lrd_core.runs import parity_loss, tcn_tagger  # noqa: E402
@@ -71,10 +71,16 @@ def main() -> None:
     print(f"{REPEATS} interleaved repeats per length after {WARMUP} warm-up; medians")
     print(f"{'T':>6} | {'TCN ms/step':>12} | {'LSTM ms/step':>13} | {'LSTM / TCN':>10}")
     g = torch.Generator().manual_seed(SEED)
+    ratios = []
     for T in LENGTHS:
         x, y = lag_parity(BATCH, T, LAG, g) if T <= MAX_TCN_TRAIN_SEQ_LEN else _long_batch(T, g)
         t_tcn, t_lstm = compare(step_fn(tcn, x, y), step_fn(lstm, x, y), repeats=REPEATS, warmup=WARMUP)
         print(f"{T:>6} | {t_tcn * 1e3:>12.1f} | {t_lstm * 1e3:>13.1f} | {t_lstm / t_tcn:>10.1f}")
+        ratios.append(t_lstm / t_tcn)
+    print("name | measured | target | verdict")
+    grow = ratios[-1] / ratios[0]
+    result(f"(LSTM/TCN at T={LENGTHS[-1]}) / (at T={LENGTHS[0]})", grow, "> 1 (the gap grows with T)", grow > 1,
+           "{:.2f}")
 
 
 def _long_batch(T: int, g: torch.Generator):

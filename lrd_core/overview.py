@@ -1,5 +1,8 @@
 """All architectures on one chart: how much learning signal reaches a dependency L steps back, in closed form.
 
+Closed forms only (numpy): the home page draws this before torch is even imported. The measured points
+that go over the RNN curve come from :func:`lrd_core.probes.measured_rnn_signal`.
+
 Each curve is the page's own theory at a typical setting (the settings are
 arguments, so the home page and the tests can vary them):
 
@@ -15,8 +18,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lrd_core.models.recurrent import RNNConfig
-from lrd_core.probes import vanishing_probe
 from lrd_core.theory import forget_gate_product, receptive_field, signal_magnitude, ssm_memory
 from lrd_core.validate import check_float, check_int
 
@@ -48,14 +49,3 @@ def overview_frame(
     return pd.concat([pd.DataFrame({"architecture": name, "page": page, "L": L, "signal": np.asarray(y, float)})
                       for (name, page), y in curves.items()], ignore_index=True)
 
-
-def measured_rnn(rho: float, T: int, seed: int, points: int = 30) -> pd.DataFrame:
-    """The plain-RNN curve measured: ‖∂L/∂h_t‖ of a linear RNN with orthogonal W·ρ (H = 64), one backward
-    pass over T steps, normalised to 1 at L = 1. Rows ``architecture``, ``L`` (= lag + 1), ``signal``,
-    about ``points`` of them, log-spaced in L."""
-    df = vanishing_probe(RNNConfig(rho=rho, activation="identity"), T=T, seed=seed)
-    df = df.sort_values("lag")
-    signal = df["grad_norm"].to_numpy() / df["grad_norm"].iloc[0]  # lag 0 first
-    keep = np.unique(np.geomspace(1, T, check_int("points", points, 2, 1000)).round().astype(int)) - 1  # lags
-    return pd.DataFrame({"architecture": "plain RNN, measured by the page-1 probe", "L": keep + 1,
-                         "signal": signal[keep]})

@@ -26,7 +26,7 @@ from lrd_core.limits import (
     MAX_TRANSFORMER_LAYERS,
 )
 from lrd_core.models.heads import SequenceTagger
-from lrd_core.models.recurrent import GRU, LSTM, RECURRENT_KINDS, ElmanRNN, LSTMConfig, build_recurrent
+from lrd_core.models.recurrent import GRU, LSTM, RECURRENT_KINDS, ElmanRNN, LSTMConfig, RNNConfig, build_recurrent
 from lrd_core.models.segment import SegmentTransformer
 from lrd_core.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from lrd_core.models.tcn import TCN, VARIANTS, TCNConfig
@@ -1087,3 +1087,18 @@ def segment_attention(model: SequenceTagger, delay: int, T: int, seed: int) -> p
     frame = frame[frame["key"] <= query].reset_index(drop=True)  # causal: later keys have weight 0
     frame.attrs.update(cue=query - delay, query=query, boundary=k * S, answer=int(y[0, query]), prediction=prediction)
     return frame
+
+
+# --- Overview (home page): the plain-RNN curve, measured ---
+
+
+def measured_rnn_signal(rho: float, T: int, seed: int, points: int = 30) -> pd.DataFrame:
+    """The plain-RNN curve measured: ‖∂L/∂h_t‖ of a linear RNN with orthogonal W·ρ (H = 64), one backward
+    pass over T steps, normalised to 1 at L = 1. Rows ``architecture``, ``L`` (= lag + 1), ``signal``,
+    about ``points`` of them, log-spaced in L."""
+    df = vanishing_probe(RNNConfig(rho=rho, activation="identity"), T=T, seed=seed)
+    df = df.sort_values("lag")
+    signal = df["grad_norm"].to_numpy() / df["grad_norm"].iloc[0]  # lag 0 first
+    keep = np.unique(np.geomspace(1, T, check_int("points", points, 2, 1000)).round().astype(int)) - 1  # lags
+    return pd.DataFrame({"architecture": "plain RNN, measured by the page-1 probe", "L": keep + 1,
+                         "signal": signal[keep]})

@@ -136,14 +136,26 @@ def s4d_kernel(dt: torch.Tensor, A: torch.Tensor, C: torch.Tensor, L: int, *, me
     log_A_bar = dt.to(A.real.dtype).unsqueeze(-1) * A if method == "zoh" else torch.log(A_bar)  # (H, N)
     # Ā^l for l = m·c + j is Ā^(mc) Ā^j: 2√L exponentials per mode instead of L, and the sum over n
     # becomes one batched matrix product (H, M, N) @ (H, N, c) -> (H, M, c), read row by row as l.
+    # Complex exponentials are slow on the CPU, so e^z = e^Re z (cos Im z + i sin Im z) in real arithmetic,
+    # and Re(big^T small) = big_re^T small_re - big_im^T small_im as one real matmul of stacked halves.
     c = math.isqrt(L - 1) + 1  # c * c >= L
     M = -(-L // c)  # rows m = 0 .. M-1
     j = torch.arange(c, device=A.device, dtype=A.real.dtype)  # (c,)
     m = torch.arange(M, device=A.device, dtype=A.real.dtype) * c  # (M,)
-    small = torch.exp(log_A_bar.unsqueeze(-1) * j)  # (H, N, c): Ā^j
-    big = torch.exp(log_A_bar.unsqueeze(-1) * m) * C_prime.unsqueeze(-1)  # (H, N, M): C' Ā^(mc)
-    K = 2 * torch.bmm(big.transpose(1, 2), small).real.reshape(-1, M * c)[:, :L]  # (H, M, c) -> (H, L)
+    small_re, small_im = _exp_parts(log_A_bar, j)  # (H, N, c) each: Ā^j
+    big_re, big_im = _exp_parts(log_A_bar, m)  # (H, N, M) each: Ā^(mc)
+    Cr, Ci = C_prime.real.unsqueeze(-1), C_prime.imag.unsqueeze(-1)  # (H, N, 1) each
+    left = torch.cat([big_re * Cr - big_im * Ci, -(big_re * Ci + big_im * Cr)], dim=1)  # (H, 2N, M): C' Ā^(mc)
+    right = torch.cat([small_re, small_im], dim=1)  # (H, 2N, c)
+    K = 2 * torch.bmm(left.transpose(1, 2), right).reshape(-1, M * c)[:, :L]  # (H, M, c) -> (H, L)
     return K.to(dt.dtype)
+
+
+def _exp_parts(log_z: torch.Tensor, powers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Re, Im) of exp(log_z · p) for every power p: log_z complex [H, N], powers real [P] -> two [H, N, P]."""
+    mag = torch.exp(log_z.real.unsqueeze(-1) * powers)  # (H, N, P)
+    phase = log_z.imag.unsqueeze(-1) * powers  # (H, N, P)
+    return mag * torch.cos(phase), mag * torch.sin(phase)
 
 
 def _check_u(u: torch.Tensor, H: int) -> None:

@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import streamlit as st
-import torch
 
-from lrd_core.devices import available_devices
 from lrd_core.limits import MAX_SEED
 from lrd_ui.presenter import presenter_toggle, presenting, start_page
 from lrd_ui.presets import preset_banner, preset_menu
@@ -28,8 +26,7 @@ PAGES = (
 )
 
 SEED_KEY, DEVICE_KEY = "global_seed", "global_device"
-TORCH_THREADS = int(os.environ.get("LRD_TORCH_THREADS", "1"))
-torch.set_num_threads(TORCH_THREADS)  # visitors share a few cores: one thread per script run, no oversubscription
+TORCH_THREADS = int(os.environ.get("LRD_TORCH_THREADS", "1"))  # per script run; see torch_devices()
 
 
 @dataclass(frozen=True)
@@ -38,14 +35,18 @@ class Globals:
     device: str  # "cpu" or "cuda"
 
 
-def setup_page(title: str, icon: str) -> Globals:
-    """Call first on every page: page config, title, the menu, the global settings and presenter mode."""
+def setup_page(title: str, icon: str, *, uses_torch: bool = True) -> Globals:
+    """Call first on every page: page config, title, the menu, the global settings and presenter mode.
+
+    ``uses_torch=False`` (the home page) leaves the device switch out, so the first page a visitor
+    opens does not wait for ``import torch`` (about 2 s) before its first chart.
+    """
     st.set_page_config(page_title=title, page_icon=icon, layout="wide",
                        initial_sidebar_state="collapsed" if presenting() else "auto")
     start_page(title)
     with st.sidebar:
         menu()
-        globals_ = global_settings()
+        globals_ = global_settings(uses_torch)
         preset_menu()
         presenter_toggle()
         share_link()
@@ -61,13 +62,13 @@ def menu() -> None:
     st.divider()
 
 
-def global_settings() -> Globals:
+def global_settings(uses_torch: bool = True) -> Globals:
     """Seed and device widgets whose values live in plain session-state keys, so they survive page switches."""
     ss = st.session_state
     ss.setdefault(SEED_KEY, 0)
     ss.setdefault(DEVICE_KEY, "cpu")
-    devices = available_devices()
-    if ss[DEVICE_KEY] not in devices:
+    devices = torch_devices() if uses_torch else None  # the home page has no device switch
+    if devices is not None and ss[DEVICE_KEY] not in devices:
         ss[DEVICE_KEY] = "cpu"
     linked = _seed_from_url()
     if linked is not None and ss.get("_linked_seed") != linked:  # a deep link's seed wins, once
@@ -79,12 +80,13 @@ def global_settings() -> Globals:
     )
     st.query_params["seed"] = str(int(seed))
     ss["_linked_seed"] = int(seed)
-    device = st.selectbox(
-        "Device", devices, index=devices.index(ss[DEVICE_KEY]), key="_device_widget",
-        help="CUDA appears when a GPU is visible to PyTorch.",
-    )
-    ss[SEED_KEY], ss[DEVICE_KEY] = int(seed), device
-    return Globals(int(seed), device)
+    if devices is not None:
+        ss[DEVICE_KEY] = st.selectbox(
+            "Device", devices, index=devices.index(ss[DEVICE_KEY]), key="_device_widget",
+            help="CUDA appears when a GPU is visible to PyTorch.",
+        )
+    ss[SEED_KEY] = int(seed)
+    return Globals(int(seed), ss[DEVICE_KEY])
 
 
 def _seed_from_url() -> int | None:
@@ -112,3 +114,15 @@ def page_url(path: str) -> str:
         return ""
     stem = path.rsplit("/", 1)[-1].removesuffix(".py")
     return stem.split("_", 1)[1] if stem.split("_", 1)[0].isdigit() else stem
+
+
+def torch_devices() -> list[str]:
+    """Import torch (deferred: it is the slowest import), give it ``TORCH_THREADS`` threads (visitors share a
+    few cores: one thread per script run avoids oversubscription) and list the devices it can use."""
+    import torch
+
+    from lrd_core.devices import available_devices
+
+    if torch.get_num_threads() != TORCH_THREADS:
+        torch.set_num_threads(TORCH_THREADS)
+    return available_devices()

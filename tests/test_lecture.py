@@ -300,8 +300,8 @@ def test_figures_cli_covers_every_page(tmp_path):
 
 
 def test_overview_measured_points_sit_on_the_rnn_curve():
-    from lrd_core.overview import measured_rnn
+    from lrd_core.probes import measured_rnn_signal
 
-    m = measured_rnn(0.85, T=200, seed=3)
+    m = measured_rnn_signal(0.85, T=200, seed=3)
     np.testing.assert_allclose(m["signal"], theory.signal_magnitude(0.85, m["L"].to_numpy()), rtol=1e-6)
     assert m["L"].min() == 1 and m["L"].max() == 200
