@@ -142,8 +142,8 @@ def s4d_kernel(dt: torch.Tensor, A: torch.Tensor, C: torch.Tensor, L: int, *, me
     M = -(-L // c)  # rows m = 0 .. M-1
     j = torch.arange(c, device=A.device, dtype=A.real.dtype)  # (c,)
     m = torch.arange(M, device=A.device, dtype=A.real.dtype) * c  # (M,)
-    small_re, small_im = _exp_parts(log_A_bar, j)  # (H, N, c) each: Ā^j
-    big_re, big_im = _exp_parts(log_A_bar, m)  # (H, N, M) each: Ā^(mc)
+    re, im = _exp_parts(log_A_bar, torch.cat([j, m]))  # (H, N, c + M) each: one pass over both sets of powers
+    small_re, small_im, big_re, big_im = re[..., :c], im[..., :c], re[..., c:], im[..., c:]  # Ā^j and Ā^(mc)
     Cr, Ci = C_prime.real.unsqueeze(-1), C_prime.imag.unsqueeze(-1)  # (H, N, 1) each
     left = torch.cat([big_re * Cr - big_im * Ci, -(big_re * Ci + big_im * Cr)], dim=1)  # (H, 2N, M): C' Ā^(mc)
     right = torch.cat([small_re, small_im], dim=1)  # (H, 2N, c)
