@@ -127,35 +127,36 @@ def s4d_kernel(dt: torch.Tensor, A: torch.Tensor, C: torch.Tensor, L: int, *, me
     """The convolution kernel K, real [H, L] in dt's dtype:  K[h, l] = 2 Re Σ_n C[h,n] B̄[h,n] Ā[h,n]^l.
 
     With ZOH, Ā^l = exp(Δ A l) and C' = C B̄ = C (exp(ΔA) − 1)/A. dt: real [H] > 0; A, C: complex [H, N]
-    with Re(A) < 0. The sum costs H·N·L multiply-adds (one batched matmul) and H·N·2√L exponentials.
+    with Re(A) < 0. The sum costs H·N·L multiply-adds (one batched matmul) and about H·N·2√L complex products.
     """
     _check_ssm(dt, A, C)
     L = check_int("L", L, 1, MAX_SSM_KERNEL_LEN)
-    A_bar, B_bar = discretize(dt.to(A.real.dtype), A, method)
-    C_prime = C * B_bar  # (H, N)
-    log_A_bar = dt.to(A.real.dtype).unsqueeze(-1) * A if method == "zoh" else torch.log(A_bar)  # (H, N)
-    # Ā^l for l = m·c + j is Ā^(mc) Ā^j: 2√L exponentials per mode instead of L, and the sum over n
-    # becomes one batched matrix product (H, M, N) @ (H, N, c) -> (H, M, c), read row by row as l.
-    # Complex exponentials are slow on the CPU, so e^z = e^Re z (cos Im z + i sin Im z) in real arithmetic,
-    # and Re(big^T small) = big_re^T small_re - big_im^T small_im as one real matmul of stacked halves.
+    A_bar, B_bar = discretize(dt.to(A.real.dtype), A, method)  # (H, N) each
+    # Ā^l for l = m·c + j is Ā^(mc) Ā^j: c powers Ā^j and M powers C'Ā^(mc), and the sum over n becomes
+    # one batched matrix product (H, M, N) @ (H, N, c) -> (H, M, c), read row by row as l. The powers come
+    # from repeated doubling (P, P·z^k for k = 1, 2, 4, ...): about H·N·2√L complex products, no exp/sin/cos,
+    # which are slow on the CPU. Re(big^T small) = big_re^T small_re − big_im^T small_im: one real matmul.
     c = math.isqrt(L - 1) + 1  # c * c >= L
     M = -(-L // c)  # rows m = 0 .. M-1
-    j = torch.arange(c, device=A.device, dtype=A.real.dtype)  # (c,)
-    m = torch.arange(M, device=A.device, dtype=A.real.dtype) * c  # (M,)
-    re, im = _exp_parts(log_A_bar, torch.cat([j, m]))  # (H, N, c + M) each: one pass over both sets of powers
-    small_re, small_im, big_re, big_im = re[..., :c], im[..., :c], re[..., c:], im[..., c:]  # Ā^j and Ā^(mc)
-    Cr, Ci = C_prime.real.unsqueeze(-1), C_prime.imag.unsqueeze(-1)  # (H, N, 1) each
-    left = torch.cat([big_re * Cr - big_im * Ci, -(big_re * Ci + big_im * Cr)], dim=1)  # (H, 2N, M): C' Ā^(mc)
-    right = torch.cat([small_re, small_im], dim=1)  # (H, 2N, c)
+    small = _geometric(torch.ones_like(A_bar), A_bar, c)  # (H, N, c): Ā^j
+    big = _geometric(C * B_bar, small[..., -1] * A_bar, M)  # (H, N, M): C' Ā^(mc), C' = C B̄
+    left = torch.cat([big.real, -big.imag], dim=1)  # (H, 2N, M)
+    right = torch.cat([small.real, small.imag], dim=1)  # (H, 2N, c)
     K = 2 * torch.bmm(left.transpose(1, 2), right).reshape(-1, M * c)[:, :L]  # (H, M, c) -> (H, L)
     return K.to(dt.dtype)
 
 
-def _exp_parts(log_z: torch.Tensor, powers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Re, Im) of exp(log_z · p) for every power p: log_z complex [H, N], powers real [P] -> two [H, N, P]."""
-    mag = torch.exp(log_z.real.unsqueeze(-1) * powers)  # (H, N, P)
-    phase = log_z.imag.unsqueeze(-1) * powers  # (H, N, P)
-    return mag * torch.cos(phase), mag * torch.sin(phase)
+def _geometric(start: torch.Tensor, ratio: torch.Tensor, count: int) -> torch.Tensor:
+    """start · ratio^k for k = 0 .. count−1: complex [H, N] each -> [H, N, count], by doubling.
+
+    Each round appends the sequence so far times ratio^(its length) and squares that factor:
+    ⌈log2 count⌉ rounds; the relative error grows like count·ε, as a product of count factors would.
+    """
+    seq, factor = start.unsqueeze(-1), ratio.unsqueeze(-1)  # (H, N, 1) each
+    while seq.shape[-1] < count:
+        seq = torch.cat([seq, seq * factor], dim=-1)
+        factor = factor * factor
+    return seq[..., :count]
 
 
 def _check_u(u: torch.Tensor, H: int) -> None:

@@ -169,7 +169,7 @@ except ValueError as err:
     st.error(str(err))
 else:
     live_panel("ln_race", factories, total_steps=steps, settings=settings, render=render,
-               steps_per_tick=3, budget_per_tick_s=1.0)
+               steps_per_tick=6, budget_per_tick_s=1.0)
 st.caption(
     "All four runs share the seed, so the same starting weights and the same batches. Watch the left panel: at the "
     "defaults Pre-LN should drop below the solved line while Post-LN stays stuck above the baseline. On the right, warm-up lets "
