@@ -91,8 +91,8 @@ def forget_gate_product(forget_bias, L):
     L_arr = as_float_array("L", L)
     if L_arr.size and (not np.all(np.isfinite(L_arr)) or L_arr.min() < 0):
         raise ValueError(f"L must be >= 0 (number of gates), got min {L_arr.min()}")
-    f = 1.0 / (1.0 + np.exp(-b))
-    with np.errstate(under="ignore"):
+    with np.errstate(over="ignore", under="ignore"):  # exp(-b) = inf for b << 0 gives f = 0 exactly
+        f = 1.0 / (1.0 + np.exp(-b))
         out = np.power(f, L_arr)
     return float(out) if np.ndim(L) == 0 else out
 
