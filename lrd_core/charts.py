@@ -97,7 +97,8 @@ def log_line_chart(
     names = [n for n in names if n not in dashed] + [n for n in names if n in dashed]
     dash = [DASHES[dashed.index(n) % len(DASHES)] if n in dashed else [1, 0] for n in names]
     width = [2.5 if n in dashed else 4 for n in names]
-    legend = alt.Legend(orient="bottom", columns=2, symbolStrokeWidth=3, symbolType="stroke", columnPadding=30)
+    legend = alt.Legend(orient="bottom", columns=2, symbolStrokeWidth=3, symbolType="stroke", columnPadding=30,
+                        labelLimit=0)  # 0: long theory labels in full, not cut with "…"
     if color_by:  # colour by group, dash by measured/theory
         positive = positive.assign(kind=np.where(positive[series].isin(dashed), "theory (dashed)", "measured"))
         kinds = ["measured", "theory (dashed)"]
@@ -130,7 +131,8 @@ def log_line_chart(
         .encode(
             x=x_enc,
             y=alt.Y("floor:Q", scale=y_scale),
-            shape=alt.Shape("note:N", title=None, legend=alt.Legend(orient="bottom")),
+            shape=alt.Shape("note:N", title=None, scale=alt.Scale(range=["triangle-down"]),  # else a circle
+                            legend=alt.Legend(orient="bottom", labelLimit=0)),
             tooltip=[series, x, "note"],
         )
     )
@@ -356,11 +358,11 @@ def overview_chart(df: pd.DataFrame, measured: pd.DataFrame | None = None, y_min
     points = (
         alt.Chart(measured[measured["signal"] >= y_min])
         .mark_point(size=70, filled=True, color="black")
-        .encode(x="L:Q", y="signal:Q", shape=alt.Shape("architecture:N", title=None,
-                                                       legend=alt.Legend(orient="bottom")),
+        .encode(x="L:Q", y="signal:Q", shape=alt.Shape("architecture:N", title=None,  # top: three legends
+                                                       legend=alt.Legend(orient="top", labelLimit=0)),  # at the bottom overflow
                 tooltip=["architecture:N", "L:Q", alt.Tooltip("signal:Q", format=".3e")])
     )
-    return alt.layer(lines, points)
+    return alt.layer(lines, points).resolve_scale(shape="independent")  # points and underflow: own legends
 
 
 # --- LayerNorm page ---
