@@ -1,8 +1,8 @@
 """One S4D layer by recurrence against the same layer by FFT, and the cost of LSTM / S4D / attention against L.
 
 Part 1: ``ssm_scan`` (L sequential steps) against ``ssm_fft(u, s4d_kernel(...))`` (kernel built every call,
-then one FFT convolution; 10 calls per timed sample) at L = 4096, H = 64, N = 64, float32, batch 1; also the FFT convolution alone
-(kernel given, as when one kernel serves a whole batch). Part 2: forward seconds of one layer of each kind
+then one FFT convolution; INNER calls per timed sample) at L = 4096, H = 64, N = 64, float32, batch 1; also
+the FFT convolution alone (kernel given, as when one kernel serves a whole batch). Part 2: forward seconds of one layer of each kind
 as L grows at H = 64, from ``lrd_core.probes.sequence_costs``, next to the leading-order counts.
 Run from the repo root: ``python -m bench.bench_ssm``. One thread; interleaved repeats, medians of CPU seconds.
 """
@@ -21,7 +21,7 @@ L, H, N, BATCH, SEED = 4096, 64, 64, 1, 0
 COST_LENGTHS, COST_WIDTH = (256, 512, 1024, 2048, 4096), 64
 REPEATS, WARMUP = 7, 1
 CLOCK = time.process_time  # CPU seconds of this process: less disturbed by other load than the wall clock
-INNER = 10  # calls of the fast side per timed sample: one 7 ms call is too short to time alone on a noisy host
+INNER = 10  # calls of the fast side per timed sample: one call of a few ms is too short to time alone here
 
 
 @torch.no_grad()
@@ -34,10 +34,12 @@ def fft_vs_scan() -> None:
     err = float((ssm.ssm_fft(u, K) - y_scan).abs().max())
     print(f"S4D-Lin layer: L = {L}, H = {H}, N = {N}, batch {BATCH}, float32")
     print(f"max |y_fft - y_scan| = {err:.2e} (max |y| = {float(y_scan.abs().max()):.3g})")
+
     def by_fft(kernel: bool):
         return lambda: [ssm.ssm_fft(u, ssm.s4d_kernel(dt, A, C, L) if kernel else K) for _ in range(INNER)]
 
-    t_scan, t_fft = compare(lambda: ssm.ssm_scan(u, dt, A, C), by_fft(True), repeats=REPEATS, warmup=WARMUP, clock=CLOCK)
+    t_scan, t_fft = compare(lambda: ssm.ssm_scan(u, dt, A, C), by_fft(True), repeats=REPEATS, warmup=WARMUP,
+                            clock=CLOCK)
     _, t_conv = compare(lambda: None, by_fft(False), repeats=REPEATS, warmup=WARMUP, clock=CLOCK)
     t_fft, t_conv = t_fft / INNER, t_conv / INNER
     print(f"recurrence {t_scan * 1e3:.1f} ms | kernel + FFT {t_fft * 1e3:.2f} ms | FFT convolution alone "
