@@ -2,8 +2,9 @@
 
 Part 1: ``ssm_scan`` (L sequential steps) against ``ssm_fft(u, s4d_kernel(...))`` (kernel built every call,
 then one FFT convolution; INNER calls per timed sample) at L = 4096, H = 64, N = 64, float32, batch 1; also
-the FFT convolution alone (kernel given, as when one kernel serves a whole batch). Part 2: forward seconds of one layer of each kind
-as L grows at H = 64, from ``lrd_core.probes.sequence_costs``, next to the leading-order counts.
+the FFT convolution alone (kernel given, as when one kernel serves a whole batch). Part 2: forward seconds
+of one layer of each kind as L grows at H = 64, from ``lrd_core.probes.sequence_costs``, next to the
+leading-order counts.
 Run from the repo root: ``python -m bench.bench_ssm``. One thread; interleaved repeats, medians of CPU seconds.
 """
 

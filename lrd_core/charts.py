@@ -358,8 +358,8 @@ def overview_chart(df: pd.DataFrame, measured: pd.DataFrame | None = None, y_min
     points = (
         alt.Chart(measured[measured["signal"] >= y_min])
         .mark_point(size=70, filled=True, color="black")
-        .encode(x="L:Q", y="signal:Q", shape=alt.Shape("architecture:N", title=None,  # top: three legends
-                                                       legend=alt.Legend(orient="top", labelLimit=0)),  # at the bottom overflow
+        .encode(x="L:Q", y="signal:Q",  # legend on top: a third one at the bottom would run off the chart
+                shape=alt.Shape("architecture:N", title=None, legend=alt.Legend(orient="top", labelLimit=0)),
                 tooltip=["architecture:N", "L:Q", alt.Tooltip("signal:Q", format=".3e")])
     )
     return alt.layer(lines, points).resolve_scale(shape="independent")  # points and underflow: own legends
