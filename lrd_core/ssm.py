@@ -132,31 +132,34 @@ def s4d_kernel(dt: torch.Tensor, A: torch.Tensor, C: torch.Tensor, L: int, *, me
     _check_ssm(dt, A, C)
     L = check_int("L", L, 1, MAX_SSM_KERNEL_LEN)
     A_bar, B_bar = discretize(dt.to(A.real.dtype), A, method)  # (H, N) each
+    H, N = A.shape
     # Ā^l for l = m·c + j is Ā^(mc) Ā^j: c powers Ā^j and M powers C'Ā^(mc), and the sum over n becomes
     # one batched matrix product (H, M, N) @ (H, N, c) -> (H, M, c), read row by row as l. The powers come
-    # from repeated doubling (P, P·z^k for k = 1, 2, 4, ...): about H·N·2√L complex products, no exp/sin/cos,
-    # which are slow on the CPU. Re(big^T small) = big_re^T small_re − big_im^T small_im: one real matmul.
+    # from repeated doubling: about H·N·2√L complex products, no exp/sin/cos (slow on the CPU).
+    # Re(x y) = x_re y_re − x_im y_im = [x_re, −x_im]·[y_re, y_im]: with x = conj(C'Ā^(mc)), viewing each complex
+    # number as its (re, im) pair makes the complex sum over n one real matmul over 2N, with no copies.
     c = math.isqrt(L - 1) + 1  # c * c >= L
     M = -(-L // c)  # rows m = 0 .. M-1
-    small = _geometric(torch.ones_like(A_bar), A_bar, c)  # (H, N, c): Ā^j
-    big = _geometric(C * B_bar, small[..., -1] * A_bar, M)  # (H, N, M): C' Ā^(mc), C' = C B̄
-    left = torch.cat([big.real, -big.imag], dim=1)  # (H, 2N, M)
-    right = torch.cat([small.real, small.imag], dim=1)  # (H, 2N, c)
-    K = 2 * torch.bmm(left.transpose(1, 2), right).reshape(-1, M * c)[:, :L]  # (H, M, c) -> (H, L)
+    small = _geometric(torch.ones_like(A_bar), A_bar, c)  # (H, c, N): Ā^j
+    A_c = small[:, -1] * A_bar  # Ā^c
+    big = _geometric(torch.conj_physical(C * B_bar), torch.conj_physical(A_c), M)  # (H, M, N): conj(C' Ā^(mc))
+    left = torch.view_as_real(big).reshape(H, M, 2 * N)  # (H, M, 2N): (re, −im) of C' Ā^(mc), pairs interleaved
+    right = torch.view_as_real(small).reshape(H, c, 2 * N).transpose(1, 2)  # (H, 2N, c): (re, im) of Ā^j
+    K = 2 * torch.bmm(left, right).reshape(H, M * c)[:, :L]  # (H, M, c) -> (H, L)
     return K.to(dt.dtype)
 
 
 def _geometric(start: torch.Tensor, ratio: torch.Tensor, count: int) -> torch.Tensor:
-    """start · ratio^k for k = 0 .. count−1: complex [H, N] each -> [H, N, count], by doubling.
+    """start · ratio^k for k = 0 .. count−1: complex [H, N] each -> [H, count, N], by doubling.
 
     Each round appends the sequence so far times ratio^(its length) and squares that factor:
     ⌈log2 count⌉ rounds; the relative error grows like count·ε, as a product of count factors would.
     """
-    seq, factor = start.unsqueeze(-1), ratio.unsqueeze(-1)  # (H, N, 1) each
-    while seq.shape[-1] < count:
-        seq = torch.cat([seq, seq * factor], dim=-1)
+    seq, factor = start.unsqueeze(1), ratio.unsqueeze(1)  # (H, 1, N) each
+    while seq.shape[1] < count:
+        seq = torch.cat([seq, seq * factor], dim=1)
         factor = factor * factor
-    return seq[..., :count]
+    return seq[:, :count]
 
 
 def _check_u(u: torch.Tensor, H: int) -> None:
