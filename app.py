@@ -14,7 +14,7 @@ g = setup_page("Long-range dependencies, live", ":material/timeline:", uses_torc
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def measured_points(rho: float, seed: int):
-    from lrd_core.probes import measured_rnn_signal  # deferred: torch loads only after the first chart is out
+    from lrd_core.experiments.vanishing import measured_rnn_signal
 
     return measured_rnn_signal(rho, T=300, seed=seed)
 

@@ -1,6 +1,6 @@
 """Self-attention forward + backward time and autograd memory for L = 256 .. 4096, and the fitted log-log slope.
 
-One head of width 64, batch 1, float32, one thread, from ``lrd_core.probes.self_attention_cost`` (fastest of
+One head of width 64, batch 1, float32, one thread, from ``lrd_core.attention.self_attention_cost`` (fastest of
 5 repeats per L; memory = bytes autograd keeps for the backward pass). Doubling L should cost 4x once the
 L x L score matrix dominates, i.e. slope 2 on a log-log chart. Run from the repo root:
 ``python -m bench.bench_attention`` (about 30 s).
@@ -11,7 +11,11 @@ import os
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
 
 from bench._timing import header, result  # noqa: E402
-from lrd_core import probes, theory  # noqa: E402
+from lrd_core import (
+    gradients,
+    theory,  # noqa: E402
+)
+from lrd_core.experiments import attention
 
 LENGTHS = (256, 512, 1024, 2048, 4096)
 LARGE = 1024  # the slope is fitted over L >= LARGE, where the quadratic term dominates
@@ -20,7 +24,7 @@ REPEATS, D_MODEL, SEED = 5, 64, 0
 
 def main() -> None:
     header("Self-attention: forward + backward against L")
-    cost = probes.self_attention_cost(LENGTHS, d_model=D_MODEL, seed=SEED, repeats=REPEATS)
+    cost = attention.self_attention_cost(LENGTHS, d_model=D_MODEL, seed=SEED, repeats=REPEATS)
     print(f"one head, d = {D_MODEL}, batch 1, float32, fastest of {REPEATS}")
     print(f"{'L':>6} | {'ms':>9} | {'x previous':>10} | {'saved MiB':>9} | {'x previous':>10}")
     prev = None
@@ -33,10 +37,10 @@ def main() -> None:
     exponent = theory.ATTENTION_COST_EXPONENT
     print("name | measured | target | verdict")
     for col, label in (("seconds", "time"), ("saved_bytes", "memory")):
-        slope = probes.loglog_slope(large["L"], large[col])
+        slope = gradients.loglog_slope(large["L"], large[col])
         result(f"log-log slope of {label}, L >= {LARGE}", slope, f"{exponent:g} +- 0.3", abs(slope - exponent) <= 0.3,
                "{:.2f}")
-    print(f"(slope of time over all L: {probes.loglog_slope(cost['L'], cost['seconds']):.2f}; "
+    print(f"(slope of time over all L: {gradients.loglog_slope(cost['L'], cost['seconds']):.2f}; "
           "the linear projections flatten it at small L)")
 
 

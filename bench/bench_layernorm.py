@@ -19,7 +19,8 @@ import torch
 from torch.nn import functional as F
 
 from bench._timing import compare, header, result
-from lrd_core.probes import LN_JAC_STEPS, LN_JAC_WIDTH, flat_jacobian, layernorm_tagger
+from lrd_core.experiments.layernorm import LN_JAC_STEPS, LN_JAC_WIDTH, layernorm_tagger
+from lrd_core.gradients import flat_jacobian
 from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS, copy_memory
 
 SEED, REPEATS, WARMUP = 0, 5, 1

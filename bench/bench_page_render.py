@@ -80,8 +80,8 @@ def main() -> None:
     print(f"second render, new session, warm cache (from_file + switch_page + run): {fresh:.2f} s "
           f"-> {check(at2, 'new session')}")
 
+    from lrd_core.experiments.vanishing import vanishing_probe
     from lrd_core.models.recurrent import RNNConfig
-    from lrd_core.probes import vanishing_probe
 
     start = time.perf_counter()
     vanishing_probe(RNNConfig(rho=0.9), 200, 0)

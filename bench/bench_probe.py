@@ -12,8 +12,8 @@ import time  # noqa: E402
 import torch  # noqa: E402
 
 from bench._timing import compare, header, result  # noqa: E402
+from lrd_core.gradients import grad_norms_one_at_a_time, grad_norms_through_time, readout_direction
 from lrd_core.models.recurrent import ElmanRNN, RNNConfig  # noqa: E402
-from lrd_core.probes import grad_norms_one_at_a_time, grad_norms_through_time, readout_direction  # noqa: E402
 from lrd_core.tasks import adding_problem  # noqa: E402
 
 T, BATCH, SEED = 500, 1, 0

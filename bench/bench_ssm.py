@@ -3,7 +3,7 @@
 Part 1: ``ssm_scan`` (L sequential steps) against ``ssm_fft(u, s4d_kernel(...))`` (kernel built every call,
 then one FFT convolution; INNER calls per timed sample) at L = 4096, H = 64, N = 64, float32, batch 1; also
 the FFT convolution alone (kernel given, as when one kernel serves a whole batch). Part 2: forward seconds
-of one layer of each kind as L grows at H = 64, from ``lrd_core.probes.sequence_costs``, next to the
+of one layer of each kind as L grows at H = 64, from ``lrd_core.experiments.state_space.sequence_costs``, next to the
 leading-order counts.
 Run from the repo root: ``python -m bench.bench_ssm``. One thread; interleaved repeats, medians of CPU seconds.
 """
@@ -16,7 +16,8 @@ os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a
 import torch  # noqa: E402
 
 from bench._timing import compare, header, result  # noqa: E402
-from lrd_core import probes, ssm  # noqa: E402
+from lrd_core.experiments import state_space  # noqa: E402
+from lrd_core.models import s4d  # noqa: E402
 
 L, H, N, BATCH, SEED = 4096, 64, 64, 1, 0
 COST_LENGTHS, COST_WIDTH = (256, 512, 1024, 2048, 4096), 64
@@ -27,19 +28,19 @@ INNER = 10  # calls of the fast side per timed sample: one call of a few ms is t
 
 @torch.no_grad()
 def fft_vs_scan() -> None:
-    dt, A, C = ssm.s4d_parameters(H, N, "lin", 1e-3, 1e-1, torch.Generator().manual_seed(SEED))
+    dt, A, C = s4d.s4d_parameters(H, N, "lin", 1e-3, 1e-1, torch.Generator().manual_seed(SEED))
     dt, A, C = dt.float(), A.to(torch.complex64), C.to(torch.complex64)
     u = torch.randn(BATCH, H, L, generator=torch.Generator().manual_seed(SEED + 1))  # (B, H, L)
-    y_scan = ssm.ssm_scan(u, dt, A, C)
-    K = ssm.s4d_kernel(dt, A, C, L)
-    err = float((ssm.ssm_fft(u, K) - y_scan).abs().max())
+    y_scan = s4d.ssm_scan(u, dt, A, C)
+    K = s4d.s4d_kernel(dt, A, C, L)
+    err = float((s4d.ssm_fft(u, K) - y_scan).abs().max())
     print(f"S4D-Lin layer: L = {L}, H = {H}, N = {N}, batch {BATCH}, float32")
     print(f"max |y_fft - y_scan| = {err:.2e} (max |y| = {float(y_scan.abs().max()):.3g})")
 
     def by_fft(kernel: bool):
-        return lambda: [ssm.ssm_fft(u, ssm.s4d_kernel(dt, A, C, L) if kernel else K) for _ in range(INNER)]
+        return lambda: [s4d.ssm_fft(u, s4d.s4d_kernel(dt, A, C, L) if kernel else K) for _ in range(INNER)]
 
-    t_scan, t_fft = compare(lambda: ssm.ssm_scan(u, dt, A, C), by_fft(True), repeats=REPEATS, warmup=WARMUP,
+    t_scan, t_fft = compare(lambda: s4d.ssm_scan(u, dt, A, C), by_fft(True), repeats=REPEATS, warmup=WARMUP,
                             clock=CLOCK)
     _, t_conv = compare(lambda: None, by_fft(False), repeats=REPEATS, warmup=WARMUP, clock=CLOCK)
     t_fft, t_conv = t_fft / INNER, t_conv / INNER
@@ -51,7 +52,7 @@ def fft_vs_scan() -> None:
 
 
 def cost_table() -> None:
-    df = probes.sequence_costs(COST_LENGTHS, (COST_WIDTH,), N, SEED, repeats=REPEATS)
+    df = state_space.sequence_costs(COST_LENGTHS, (COST_WIDTH,), N, SEED, repeats=REPEATS)
     wide = df.pivot(index="L", columns="model", values="seconds") * 1e3
     theory = df.pivot(index="L", columns="model", values="theory") * 1e3
     print(f"\nForward ms of one layer, H = {COST_WIDTH}, N = {N}, batch 1 (theory: leading-order count scaled "

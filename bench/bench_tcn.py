@@ -16,9 +16,10 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from bench._timing import compare, header, result  # noqa: E402
+from lrd_core.experiments.convolutions import tcn_tagger
 from lrd_core.limits import MAX_TCN_TRAIN_SEQ_LEN  # noqa: E402
 from lrd_core.models.tcn import TCNConfig  # noqa: E402
-from lrd_core.runs import parity_loss, tcn_tagger  # noqa: E402
+from lrd_core.task_runs import parity_loss
 from lrd_core.tasks import lag_parity  # noqa: E402
 
 LENGTHS = (256, 512, 1024, 2048, 4096)

@@ -13,7 +13,8 @@ os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # the tokenizers library's own thread pool
 
 from bench._timing import compare, header, result  # noqa: E402
-from lrd_core import probes, tokenize  # noqa: E402
+from lrd_core import tokenize  # noqa: E402
+from lrd_core.experiments import long_context
 from lrd_core.limits import MAX_BPE_VOCAB  # noqa: E402
 
 SMALL = 1024  # the vocabulary derived by truncation and checked against a direct training
@@ -37,7 +38,7 @@ def main() -> None:
     header("byte-level BPE (Hugging Face tokenizers) on pydoc topics and stdlib sources")
     for corpus in tokenize.CORPORA:
         training_vs_truncation(corpus)
-    table = probes.tokenization_table().pivot(index="vocab_size", columns="corpus", values="chars_per_token")
+    table = long_context.tokenization_table().pivot(index="vocab_size", columns="corpus", values="chars_per_token")
     print("chars per token on held-out text:")
     print(table.to_string(float_format="{:.3f}".format))
     english = float(table.loc[8192, "english"])

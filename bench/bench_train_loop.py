@@ -18,10 +18,14 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from bench._timing import compare_samples, header, result  # noqa: E402
+from lrd_core.experiments.vanishing import rnn_adding_model
 from lrd_core.models.recurrent import RNNConfig  # noqa: E402
-from lrd_core.runs import adding_run, rnn_adding_model, split_seed  # noqa: E402
+from lrd_core.task_runs import adding_run
 from lrd_core.tasks import adding_problem  # noqa: E402
-from lrd_core.train import TrainConfig  # noqa: E402
+from lrd_core.train import (
+    TrainConfig,  # noqa: E402
+    split_seed,
+)
 
 T, BATCH, STEPS, RUNS, SEED, LR = 100, 64, 30, 7, 0, 1e-3
 TARGET = 1.10

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lrd_core import ssm, theory
+from lrd_core import theory
+from lrd_core.models import s4d
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ class Exercise:
 
 def s4d_lin_time_constant(dt: float) -> float:
     """τ in steps of the slowest S4D-Lin mode of a channel with step ``dt`` (all its modes share Re A)."""
-    A = ssm.s4d_eigenvalues(1, 1, "lin")  # (1, 1)
-    return float(ssm.time_constants(torch.tensor([dt], dtype=torch.float64), A)[0, 0])
+    A = s4d.s4d_eigenvalues(1, 1, "lin")  # (1, 1)
+    return float(s4d.time_constants(torch.tensor([dt], dtype=torch.float64), A)[0, 0])
 
 
 EXERCISES = (

@@ -7,10 +7,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core.limits import MAX_BATCH, MAX_SECONDS_PER_RUN, MAX_STEPS
+from lrd_core.limits import (
+    MAX_BATCH,
+    MAX_SECONDS_PER_RUN,
+    MAX_SEED,
+    MAX_STEPS,
+)
 from lrd_core.validate import check_choice, check_float, check_int
 
 OPTIMIZERS = ("adam", "sgd")
@@ -146,3 +152,33 @@ def events_frame(events: list[StepEvent]) -> pd.DataFrame:
     cols = [c for c in StepEvent.__dataclass_fields__ if c != "metrics"]
     return pd.DataFrame([event_row(e) for e in events]).reindex(columns=cols + sorted(
         {k for e in events for k in e.metrics}))
+
+
+def split_seed(seed: int) -> tuple[torch.Generator, torch.Generator]:
+    """Two independent CPU generators from one seed: (model init, data)."""
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    init = torch.Generator().manual_seed(seed)
+    data = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=init)))
+    return init, data
+
+
+def steps_to_threshold(losses, threshold: float, window: int = 20) -> int | None:
+    """First step (1-based) at which the mean of the last ``window`` training losses is below ``threshold``."""
+    window = check_int("window", window, 1, 10**6)
+    x = np.asarray(losses, dtype=float)
+    if x.size < window:
+        return None
+    means = np.convolve(x, np.ones(window) / window, mode="valid")  # means[i] covers steps i+1 .. i+window
+    below = np.flatnonzero(means < threshold)
+    return int(below[0] + window) if below.size else None
+
+
+def race_summary(history, solved: float, window: int = 20):
+    """Per series of a live history (columns series, step, loss): steps run, mean of the last ``window``
+    losses and the first step whose running mean is below ``solved`` (None if not yet). A DataFrame."""
+    rows = [
+        {"model": name, "steps": int(d["step"].max()), f"loss, mean of last {window}": float(d["loss"].tail(window).mean()),
+         "solved at step": steps_to_threshold(d["loss"].to_numpy(), solved, window)}
+        for name, d in history.sort_values("step").groupby("series", sort=False)
+    ]
+    return pd.DataFrame(rows)

@@ -4,14 +4,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, limits, probes, theory
+from lrd_core import charts, gradients, limits, theory
+from lrd_core.experiments import vanishing
+from lrd_core.experiments.vanishing import rnn_adding_model
 from lrd_core.models.recurrent import ACTIVATIONS, W_INITS, RNNConfig
-from lrd_core.runs import adding_run, rnn_adding_model
+from lrd_core.task_runs import adding_run
 from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.presenter import section
 from lrd_ui.live import live_panel
+from lrd_ui.presenter import section
 
 g = setup_page("Vanishing & exploding gradients", ":material/trending_down:")
 
@@ -31,7 +33,7 @@ config = RNNConfig(2, hidden, activation, w_init, rho, input_scale)
 
 @st.cache_data(max_entries=32, show_spinner="Probing…")
 def probe(config: RNNConfig, T: int, seed: int, device: str) -> pd.DataFrame:
-    return probes.vanishing_probe(config, T, seed, device=device)
+    return vanishing.vanishing_probe(config, T, seed, device=device)
 
 
 df = probe(config, T, g.seed, g.device)
@@ -62,12 +64,12 @@ show.chart(
         y_title="gradient norm (log)", dashed=("theory α·ρ^(L−1)", "bound ∏‖J_k‖₂ (measured Jacobians)"),
     )
 )
-factor = probes.decay_per_step(df)
+factor = vanishing.decay_per_step(df)
 m1, m2, m3 = st.columns(3)
 m1.metric("measured shrink factor per step", f"{factor:.4g}", help="exp of the fitted slope of log‖∂L/∂h_t‖")
 m2.metric("ρ (weights alone)", f"{rho:g}")
 m3.metric("mean |φ′| over the sequence", f"{df['saturation'].mean():.3g}")
-overflow = probes.first_nonfinite_lag(df)
+overflow = gradients.first_nonfinite_lag(df)
 if overflow is not None:
     st.warning(f"The gradient overflowed float32 (became inf or NaN) from distance {overflow} on; "
                "those points are left off the chart. That is an exploding gradient.")
@@ -105,7 +107,7 @@ table["measured at distance L − 1"] = [measured.get(L - 1, np.nan) for L in le
 st.dataframe(table.astype({"L": str}).map(lambda v: v if isinstance(v, str) else "—" if np.isnan(v) else f"{v:.3e}"),
              hide_index=True)
 st.caption(f"α = ‖∂L/∂h_T‖ = {alpha:.3g}. A dash: L is longer than the probed sequence (T = {T}).")
-show.source(probes.rnn_gradient_probe)
+show.source(vanishing.rnn_gradient_probe)
 
 section("4 · Train it: the adding problem")
 st.markdown(

@@ -3,13 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, probes, theory
-from lrd_core.runs import COPY_LENGTH, COPY_SYMBOLS, TASKS, race, race_summary
-from lrd_core.train import TrainConfig
+from lrd_core import charts, theory
+from lrd_core.experiments import gating
+from lrd_core.experiments.gating import COPY_LENGTH, COPY_SYMBOLS, TASKS, race
+from lrd_core.train import TrainConfig, race_summary
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.presenter import section
 from lrd_ui.live import live_panel
+from lrd_ui.presenter import section
 
 g = setup_page("Gating: LSTM and GRU", ":material/alt_route:")
 
@@ -24,18 +25,18 @@ with st.sidebar:
 
 @st.cache_data(max_entries=16, show_spinner="Running the LSTM…")
 def distribution(hidden: int, bias: float, T: int, seed: int) -> pd.DataFrame:
-    return probes.forget_product_quantiles(probes.forget_products(hidden, bias, T, seed))
+    return gating.forget_product_quantiles(gating.forget_products(hidden, bias, T, seed))
 
 
 @st.cache_data(max_entries=16, show_spinner="Checking the identity in float64…")
 def identity(hidden: int, bias: float, seed: int) -> pd.DataFrame:
-    return probes.gate_identity_table(hidden, seed, gate_bias=bias)
+    return gating.gate_identity_table(hidden, seed, gate_bias=bias)
 
 
 @st.cache_data(max_entries=16, show_spinner="Backpropagating through RNN, LSTM and GRU…")
 def comparison(T: int, hidden: int, seed: int, rho: float, bias: float, device: str):
-    df = probes.gating_gradient_probe(T, hidden, seed, rho=rho, gate_bias=bias, device=device)
-    return *probes.gating_comparison_long(df), probes.decay_factors(df)
+    df = gating.gating_gradient_probe(T, hidden, seed, rho=rho, gate_bias=bias, device=device)
+    return *gating.gating_comparison_long(df), gating.decay_factors(df)
 
 
 st.markdown(
@@ -71,7 +72,7 @@ st.caption(f"A fresh LSTM with H = {hidden} reads 4 adding-problem sequences; th
 st.markdown("The same product measured two ways in float64, T = 50: from the gates the forward pass recorded, and by "
             "autograd with every gate held fixed. They agree to rounding:")
 st.dataframe(identity(hidden, bias, g.seed).style.format("{:.3e}"))
-show.source(probes.direct_path_derivative)
+show.source(gating.direct_path_derivative)
 
 section("2 · The whole gradient: RNN, LSTM and GRU side by side")
 long, dashed, factors = comparison(T, hidden, g.seed, rho, bias, g.device)
@@ -98,7 +99,7 @@ even creep upward. The measured shrink per step, next to the gates:
 st.dataframe(factors.rename(columns={"measured": "measured factor per step", "gain": "mean gate (ρ for RNN)",
                                      "gain_top_unit": "largest unit's mean gate"}).style.format(precision=4),
              hide_index=True)
-show.source(probes.gating_gradient_probe)
+show.source(gating.gating_gradient_probe)
 
 section("3 · The race: same seed, same batches, same step budget")
 c1, c2, c3, c4 = st.columns(4)

@@ -3,13 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, limits, probes, runs
+from lrd_core import charts, limits
+from lrd_core.experiments import convolutions
 from lrd_core.models.tcn import VARIANTS, CausalConv1d, TCNConfig
 from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.presenter import section
 from lrd_ui.live import live_panel
+from lrd_ui.presenter import section
 
 PAGE_MAX_KERNEL, PAGE_MAX_TOP = 4, 8  # widget ranges: every chart at the extremes stays a few thousand marks
 PROBE_CHANNELS = 2  # the measured field does not depend on the width; 2 channels keep probes instant
@@ -30,18 +31,18 @@ R = config.receptive_field
 
 @st.cache_data(max_entries=32, show_spinner="Measuring…")
 def reach(k: int, d: int, variant: str, seed: int) -> tuple[pd.DataFrame, int]:
-    full = probes.tcn_reach(TCNConfig(1, PROBE_CHANNELS, k, d, variant), seed)
-    return probes.thin_reach(full), probes.measured_receptive_field(full)
+    full = convolutions.tcn_reach(TCNConfig(1, PROBE_CHANNELS, k, d, variant), seed)
+    return convolutions.thin_reach(full), convolutions.measured_receptive_field(full)
 
 
 @st.cache_data(max_entries=32)
 def field_table(k: int, d: int, seed: int) -> pd.DataFrame:
-    return probes.receptive_field_table(k, d, seed, PROBE_CHANNELS)
+    return convolutions.receptive_field_table(k, d, seed, PROBE_CHANNELS)
 
 
 @st.cache_data(max_entries=16)
 def growth(k: int, seed: int) -> pd.DataFrame:
-    return probes.receptive_field_growth(k, limits.MAX_TCN_TOP_LAYER, seed, PROBE_CHANNELS)
+    return convolutions.receptive_field_growth(k, limits.MAX_TCN_TOP_LAYER, seed, PROBE_CHANNELS)
 
 
 st.markdown(
@@ -83,7 +84,7 @@ and adds nothing: R = 1 + 2(k − 1)(2^(d+1) − 1).
 section("2 · Formula against measurement, all three stacks")
 st.dataframe(field_table(k, d, g.seed), hide_index=True)
 st.caption("gaps: lags inside the field that no path reaches (0: the field is one solid block).")
-show.source(probes.tcn_reach)
+show.source(convolutions.tcn_reach)
 show.source(CausalConv1d, "Source: one causal, dilated convolution")
 
 section("3 · Growth with depth: exponential against linear")
@@ -107,7 +108,7 @@ c1, c2, c3 = st.columns(3)
 lag = c1.slider("Your lag", 1, limits.MAX_LAG, 40, 1, key="lag", bind="query-params")
 steps = c2.slider("Steps", 50, 2000, 400, 50, key="steps", bind="query-params")
 channels = c3.select_slider("Channels C", [8, 16, 32, 64], 32, key="C", bind="query-params")
-series = runs.parity_series(R, lag)
+series = convolutions.parity_series(R, lag)
 train_config = TrainConfig(steps=steps, lr=1e-3, batch=32)
 train_net = TCNConfig(1, channels, k, d, variant)
 settings = f"{variant}, k={k}, d={d}, C={channels}, lags {sorted(series.values())}, steps={steps}, seed={g.seed}"
@@ -122,14 +123,14 @@ def render(history: pd.DataFrame) -> None:
     with left:
         show.chart(charts.accuracy_chart(history), height=320)
     with right:
-        by_lag = runs.accuracy_by_lag(history, run_series, run_R)
+        by_lag = convolutions.accuracy_by_lag(history, run_series, run_R)
         show.chart(charts.accuracy_vs_lag_chart(by_lag, run_R), height=320)
 
 
 def factory(v: int):
     def start():
         st.session_state[META] = (R, series)
-        return runs.lag_parity_run(runs.tcn_tagger(train_net, g.seed), v, train_config, g.seed, g.device)
+        return convolutions.lag_parity_run(convolutions.tcn_tagger(train_net, g.seed), v, train_config, g.seed, g.device)
 
     return start
 

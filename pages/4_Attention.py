@@ -4,14 +4,16 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from lrd_core import charts, probes, runs, theory
+from lrd_core import charts, gradients, theory
+from lrd_core.experiments import attention
 from lrd_core.models.seq2seq import Attention, Seq2SeqConfig
+from lrd_core.models.transformer import self_attention
 from lrd_core.tasks import symbol_sequences
 from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.presenter import section
 from lrd_ui.live import live_panel
+from lrd_ui.presenter import section
 
 SYMBOLS, EMBED = 8, 32  # alphabet of the reversal task; symbol embedding size
 KEEP = "attention_models"  # session key: {series: (model, T)} of the run on show, filled when Start builds them
@@ -30,13 +32,13 @@ with st.sidebar:
 
 @st.cache_data(max_entries=16, show_spinner="Backpropagating through both encoder-decoders…")
 def gradient_probe(T: int, hidden: int, kind: str, bidirectional: bool, seed: int) -> pd.DataFrame:
-    return probes.encoder_gradient_probe(T, seed, hidden=hidden, embed=EMBED, n_symbols=SYMBOLS, attention=kind,
+    return attention.encoder_gradient_probe(T, seed, hidden=hidden, embed=EMBED, n_symbols=SYMBOLS, attention=kind,
                                          bidirectional=bidirectional)
 
 
 @st.cache_data(max_entries=16, show_spinner="Timing self-attention…")
 def attention_cost(max_L: int, seed: int) -> pd.DataFrame:
-    return probes.self_attention_cost([2**k for k in range(6, max_L.bit_length())], seed=seed)
+    return attention.self_attention_cost([2**k for k in range(6, max_L.bit_length())], seed=seed)
 
 
 st.markdown(
@@ -53,12 +55,12 @@ L → c_s → h_t, however far back h_t lies.
 
 section("1 · The shortcut, measured: ‖∂L/∂h_t‖ at every source position")
 df = gradient_probe(T, hidden, kind, bidirectional, g.seed)
-ratios = probes.edge_ratio(df)
+ratios = attention.edge_ratio(df)
 show.chart(charts.log_line_chart(df, "t", "grad_norm", "series", x_title="source position t (the decoder starts after T)",
-                                 y_title="‖∂L/∂h_t‖ (log)", dashed=(probes.ATTENTION_SERIES[2],)), height=440)
+                                 y_title="‖∂L/∂h_t‖ (log)", dashed=(attention.ATTENTION_SERIES[2],)), height=440)
 a, b = st.columns(2)
-a.metric("no attention: first 10 / last 10", f"{ratios[probes.ATTENTION_SERIES[0]]:.2e}")
-b.metric("attention: first 10 / last 10", f"{ratios[probes.ATTENTION_SERIES[1]]:.2e}")
+a.metric("no attention: first 10 / last 10", f"{ratios[attention.ATTENTION_SERIES[0]]:.2e}")
+b.metric("attention: first 10 / last 10", f"{ratios[attention.ATTENTION_SERIES[1]]:.2e}")
 st.markdown(
     f"""
 Two models with **the same weights**, reading the same {T} random symbols, scored
@@ -74,7 +76,7 @@ attended to as well, a few steps away rather than T − t.
     + (" With the bidirectional encoder the model without attention also reaches position 1 quickly, through the "
        "backward GRU's last state: the signal now vanishes in the *middle*." if bidirectional else "")
 )
-show.source(probes.encoder_gradient_probe)
+show.source(attention.encoder_gradient_probe)
 
 section("2 · Train both: reverse a sequence of random symbols")
 c1, c2 = st.columns(2)
@@ -104,13 +106,13 @@ def render(history: pd.DataFrame) -> None:
         if "attention" in keep:
             model, run_T = keep["attention"]
             src = symbol_sequences(1, run_T, torch.Generator().manual_seed(g.seed), SYMBOLS)[0]
-            alpha = probes.attention_map(model, src.to(next(model.parameters()).device))
+            alpha = attention.attention_map(model, src.to(next(model.parameters()).device))
             show.chart(charts.attention_heatmap(alpha), height=380)
             st.caption("α_{s,t} of the attention model on one fixed sequence, decoded greedily. Trained on "
                        "reversal, output s looks at source position T + 1 − s: the anti-diagonal.")
 
 
-live_panel("attention_race", runs.attention_race(train_T, model_config, config, g.seed, g.device, keep=keep),
+live_panel("attention_race", attention.attention_race(train_T, model_config, config, g.seed, g.device, keep=keep),
            total_steps=steps, settings=settings, render=render, steps_per_tick=10, budget_per_tick_s=1.0)
 show.source(Attention.forward, "Source: one attention step, scores to context")
 
@@ -118,7 +120,7 @@ section("3 · The bill: self-attention costs O(L²)")
 max_L = st.select_slider("Longest L to time", [256, 512, 1024, 2048, 4096], 2048, key="max_L", bind="query-params")
 cost = attention_cost(max_L, g.seed)
 top = cost[cost["L"] >= max_L // 4]  # the three largest L: the quadratic term dominates there
-slopes = {col: probes.loglog_slope(top["L"], top[col]) for col in ("seconds", "saved_bytes")}
+slopes = {col: gradients.loglog_slope(top["L"], top[col]) for col in ("seconds", "saved_bytes")}
 left, right = st.columns(2)
 for col, where, title in (("seconds", left, "forward + backward seconds (log)"),
                           ("saved_bytes", right, "bytes kept for backward (log)")):
@@ -142,4 +144,4 @@ grows it bends toward slope 2. That bill is why long contexts need the ideas of
 the next pages.
 """
 )
-show.source(probes.self_attention)
+show.source(self_attention)

@@ -4,14 +4,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, probes, runs, theory, tokenize
+from lrd_core import charts, theory, tokenize
+from lrd_core.experiments import long_context
 from lrd_core.limits import MAX_PASTED_CHARS
 from lrd_core.models.segment import MODE_NAMES, SegmentConfig, block_with_memory
 from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.presenter import section
 from lrd_ui.live import live_panel
+from lrd_ui.presenter import section
 
 SEGMENT, LAYERS, WIDTH = 32, 2, 64  # segment length S, blocks N and width D of the trained Transformer
 DISTANCES = np.unique(np.linspace(1, 500, 50).astype(int))  # D in characters for the signal chart
@@ -37,23 +38,23 @@ with st.sidebar:
 
 @st.cache_data(max_entries=16, show_spinner="Training byte-level BPE on both corpora…")
 def table() -> tuple[pd.DataFrame, dict[str, float]]:
-    return probes.tokenization_table(), {c: tokenize.training_seconds(c) for c in tokenize.CORPORA}
+    return long_context.tokenization_table(), {c: tokenize.training_seconds(c) for c in tokenize.CORPORA}
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring windows on held-out text…")
 def reach() -> pd.DataFrame:
-    return probes.window_reach_table(WINDOWS)
+    return long_context.window_reach_table(WINDOWS)
 
 
 @st.cache_data(max_entries=16, show_spinner="Counting tokens across held-out text…")
 def signal(rho: float, V: int, corpus: str) -> pd.DataFrame:
-    return probes.signal_over_chars_frame(rho, DISTANCES, V, corpus)
+    return long_context.signal_over_chars_frame(rho, DISTANCES, V, corpus)
 
 
 @st.cache_data(max_entries=16)
 def boxes(text: str, V: int, corpus: str) -> tuple[pd.DataFrame, int]:
     pieces = tokenize.tokens(tokenize.bpe_tokenizer(V, corpus), text)
-    return probes.token_boxes(pieces, BOX_WIDTH), len(pieces)
+    return long_context.token_boxes(pieces, BOX_WIDTH), len(pieces)
 
 
 st.markdown(
@@ -137,7 +138,7 @@ c1, c2, c3 = st.columns(3)
 delay = c1.select_slider("Delay (tokens from cue to query)", [16, 24, 32, 48, 64], 48, key="delay", bind="query-params")
 M = c2.select_slider("Memory M (recurrence)", [0, 16, 32], 32, key="M", bind="query-params")
 steps = c3.slider("Steps (same budget for both)", 20, 300, 120, 20, key="steps", bind="query-params")
-T = runs.segment_recall_length(delay, SEGMENT)
+T = long_context.segment_recall_length(delay, SEGMENT)
 st.markdown(
     f"""
 A Transformer reads a long sequence in segments of S = {SEGMENT} tokens. The
@@ -145,34 +146,34 @@ A Transformer reads a long sequence in segments of S = {SEGMENT} tokens. The
 (Transformer-XL) keeps, for every layer, the last M = {M} hidden states that
 entered it, detached so no gradient flows back into them, and lets the next
 segment attend to them as extra keys and values. The task: one of
-{runs.SEGMENT_SYMBOLS} symbols at a random place, blanks, and {delay} tokens later a
+{long_context.SEGMENT_SYMBOLS} symbols at a random place, blanks, and {delay} tokens later a
 query that asks for it, in sequences of {T} tokens. The closed-form reach of a
 token at position p of its segment is p + N·M = up to {theory.segment_reach(SEGMENT, M, LAYERS)} tokens
 (N = {LAYERS} layers), against p = up to {SEGMENT - 1} for the window. Both models start
 from the same weights (D = {WIDTH}, Pre-LN) and see the same batches (Adam 10⁻³, batch 32).
 """
 )
-model_config = SegmentConfig(runs.SEGMENT_SYMBOLS + 2, WIDTH, 4, LAYERS, 2 * WIDTH, SEGMENT, M)
+model_config = SegmentConfig(long_context.SEGMENT_SYMBOLS + 2, WIDTH, 4, LAYERS, 2 * WIDTH, SEGMENT, M)
 config = TrainConfig(steps=steps, lr=1e-3, batch=32)
 settings = f"delay={delay}, M={M}, steps={steps}, seed={g.seed}"
 keep = st.session_state.setdefault(KEEP, {})
 
 
 def render(history: pd.DataFrame) -> None:
-    show.chart(charts.accuracy_chart(history, 1 / runs.SEGMENT_SYMBOLS, y_title="held-out accuracy at the query"),
+    show.chart(charts.accuracy_chart(history, 1 / long_context.SEGMENT_SYMBOLS, y_title="held-out accuracy at the query"),
                height=320)
     columns = st.columns(2)
     for col, name in zip(columns, MODE_NAMES.values(), strict=True):
         if name in keep:
             model, run_delay, run_T = keep[name]
-            att = probes.segment_attention(model, run_delay, run_T, g.seed)
+            att = long_context.segment_attention(model, run_delay, run_T, g.seed)
             with col:
                 st.markdown(f"**{name}**: the query's attention (answer {att.attrs['answer']}, "
                             f"predicted {att.attrs['prediction']})")
                 show.chart(charts.segment_attention_chart(att), height=300, name=f"attention-{name.replace(' ', '-')}")
 
 
-live_panel("long_context", runs.window_vs_recurrence(delay, model_config, config, g.seed, g.device, keep=keep),
+live_panel("long_context", long_context.window_vs_recurrence(delay, model_config, config, g.seed, g.device, keep=keep),
            total_steps=steps, settings=settings, render=render, steps_per_tick=2, budget_per_tick_s=1.0)
 st.caption("Accuracy on 256 held-out sequences every 10 steps. The maps show one fixed sequence: every row is one "
            "head, every column a key the query may read; left of the red line lie the cached states of earlier "

@@ -3,14 +3,16 @@
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, probes, ssm
+from lrd_core import charts
+from lrd_core.experiments import state_space
+from lrd_core.experiments.state_space import RECALL_SYMBOLS, ssm_vs_lstm
 from lrd_core.limits import MAX_SSM_TRAIN_SEQ_LEN
-from lrd_core.runs import RECALL_SYMBOLS, ssm_vs_lstm
+from lrd_core.models import s4d
 from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.presenter import section
 from lrd_ui.live import live_panel
+from lrd_ui.presenter import section
 
 KERNEL_CHANNELS = 4  # channels drawn in the kernel chart, Δ spread over the chosen range
 SCAN_LENGTHS = (64, 128, 256, 512, 1024, 2048)  # L for FFT vs recurrence (the recurrence is a Python loop)
@@ -21,7 +23,7 @@ g = setup_page("State-space models", ":material/waves:")
 
 with st.sidebar:
     st.header("S4D layer")
-    init = st.selectbox("Initialisation of A", ssm.INITS, key="init", bind="query-params",
+    init = st.selectbox("Initialisation of A", s4d.INITS, key="init", bind="query-params",
                         help="lin: A_n = −1/2 + iπn. inv: −1/2 + i(N/π)(N/(2n+1) − 1). real: A_n = −(n+1).")
     dt_min = st.select_slider("Δ min", [1e-4, 1e-3, 1e-2], 1e-3, key="dt_min", bind="query-params")
     dt_max = st.select_slider("Δ max", [1e-2, 1e-1, 1.0], 1e-1, key="dt_max", bind="query-params")
@@ -32,24 +34,24 @@ with st.sidebar:
 
 @st.cache_data(max_entries=16, show_spinner="Building kernels…")
 def kernels(N: int, init: str, dt_min: float, dt_max: float, L: int, seed: int):
-    dt, A, C = probes.ssm_channels(KERNEL_CHANNELS, N, init, dt_min, dt_max, seed)
-    return probes.ssm_kernel_frame(dt, A, C, L), probes.init_reach_table(N, dt_min, dt_max, L, seed)
+    dt, A, C = state_space.ssm_channels(KERNEL_CHANNELS, N, init, dt_min, dt_max, seed)
+    return state_space.ssm_kernel_frame(dt, A, C, L), state_space.init_reach_table(N, dt_min, dt_max, L, seed)
 
 
 @st.cache_data(max_entries=16)
 def memory(N: int, init: str, dt_min: float, dt_max: float, f_bar: float) -> pd.DataFrame:
-    return probes.memory_decay_frame(N, init, dt_min, dt_max, f_bar)
+    return state_space.memory_decay_frame(N, init, dt_min, dt_max, f_bar)
 
 
 @st.cache_data(max_entries=16, show_spinner="Timing the recurrence and the FFT…")
 def scan_timing(N: int, init: str, seed: int) -> pd.DataFrame:
-    return probes.fft_vs_scan(16, N, init, SCAN_LENGTHS, seed)
+    return state_space.fft_vs_scan(16, N, init, SCAN_LENGTHS, seed)
 
 
 @st.cache_data(max_entries=16, show_spinner="Timing LSTM, S4D and attention…")
 def costs(N: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return (probes.sequence_costs(COST_LENGTHS, (COST_WIDTH,), N, seed),
-            probes.sequence_costs((COST_LENGTH,), COST_WIDTHS, N, seed))
+    return (state_space.sequence_costs(COST_LENGTHS, (COST_WIDTH,), N, seed),
+            state_space.sequence_costs((COST_LENGTH,), COST_WIDTHS, N, seed))
 
 
 st.markdown(
@@ -85,7 +87,7 @@ lag where |K| is still above 10⁻³ of its peak, over 16 channels.
 )
 st.dataframe(reach.style.format({"slowest τ": "{:.4g}", "median τ": "{:.4g}", "median reach": "{:.0f}"}),
              hide_index=True)
-show.source(ssm.s4d_kernel)
+show.source(s4d.s4d_kernel)
 
 section("2 · Memory: e^(−L/τ) against an LSTM's f̄^L")
 mem = memory(N, init, dt_min, dt_max, f_bar)
@@ -114,7 +116,7 @@ st.caption(f"One S4D layer, H = 16, N = {N}, batch 1, median of 3, measured now 
            f"{SCAN_LENGTHS[-1]} the FFT path is {speed.iloc[-1, 1] / speed.iloc[-1, 0]:.0f}× faster. The recurrence "
            "takes L sequential steps; the FFT path builds K (H·N·L multiply-adds, in parallel) and convolves in "
            "O(L log L) per channel, zero-padded to 2L so nothing wraps around.")
-show.source(ssm.ssm_fft)
+show.source(s4d.ssm_fft)
 
 section("4 · Cost against length and width: LSTM, S4D by FFT, self-attention")
 by_L, by_H = costs(N, g.seed)

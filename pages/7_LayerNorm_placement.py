@@ -4,11 +4,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, probes, runs, theory
+from lrd_core import charts, theory
+from lrd_core.experiments import layernorm
 from lrd_core.limits import MAX_SEED, MAX_TRANSFORMER_LAYERS
 from lrd_core.models.transformer import Residual
 from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS
-from lrd_core.train import TrainConfig
+from lrd_core.train import TrainConfig, race_summary
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
@@ -28,18 +29,18 @@ with st.sidebar:
 
 @st.cache_data(max_entries=16, show_spinner="Backpropagating through three fresh stacks…")
 def gradients(depth: int, width: int, seed: int) -> pd.DataFrame:
-    return probes.layernorm_gradients(depth, seed, d_model=width)
+    return layernorm.layernorm_gradients(depth, seed, d_model=width)
 
 
 @st.cache_data(max_entries=16, show_spinner="Taking block Jacobians in float64…")
 def jacobians(depth: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return probes.block_distance_from_identity(depth, seed), probes.jacobian_identity_table(seed)
+    return layernorm.block_distance_from_identity(depth, seed), layernorm.jacobian_identity_table(seed)
 
 
 @st.cache_data(max_entries=16, show_spinner="Probing depths 3 to 48 on two seeds…")
 def ratios(width: int, seed: int) -> pd.DataFrame:
     seeds = [(seed + i) % (MAX_SEED + 1) for i in range(RATIO_SEEDS)]
-    return probes.last_layer_ratio(probes.LN_RATIO_DEPTHS, seeds, d_model=width)
+    return layernorm.last_layer_ratio(layernorm.LN_RATIO_DEPTHS, seeds, d_model=width)
 
 
 st.markdown(
@@ -77,17 +78,17 @@ st.caption(
     "weight matrices of block l. Right: the gradient reaching the residual stream between blocks. Compare the "
     "**top block** (right end) across placements: there Post-LN's weights get the largest push."
 )
-show.source(probes.layernorm_gradient_probe)
+show.source(layernorm.layernorm_gradient_probe)
 
 section("2 · Identity plus the rest: block Jacobians")
 distance, identity = jacobians(depth, g.seed)
-floor = theory.layernorm_projection_distance(probes.LN_JAC_WIDTH)
+floor = theory.layernorm_projection_distance(layernorm.LN_JAC_WIDTH)
 show.chart(alt.layer(charts.log_line_chart(distance, "layer", "distance", "placement", x_title="block l",
                                            y_title="‖J_l − I‖ / ‖I‖ (log)"),
                      charts.rule(floor, f"√(2/D) = {floor:.3f}")), height=380)
 st.caption(
     f"How far each block's Jacobian J_l = ∂x_l/∂x_(l−1) is from the identity (Frobenius norms; float64, "
-    f"D = {probes.LN_JAC_WIDTH}, {probes.LN_JAC_STEPS} positions). Look at Pre-LN: its blocks get closer to the "
+    f"D = {layernorm.LN_JAC_WIDTH}, {layernorm.LN_JAC_STEPS} positions). Look at Pre-LN: its blocks get closer to the "
     "identity the deeper they sit."
 )
 st.markdown(
@@ -135,7 +136,7 @@ layers = c4.select_slider("Blocks", [2, 4, 6, 8], 6, key="layers", bind="query-p
 st.markdown(
     f"""
 The task: see {LN_COPY_LENGTH} random symbols (of {LN_COPY_SYMBOLS}), then
-{LN_COPY_GAP} blanks, then replay the symbols. Loss {runs.LN_BASELINE:.3g} means
+{LN_COPY_GAP} blanks, then replay the symbols. Loss {layernorm.LN_BASELINE:.3g} means
 the blanks are right and the symbols guessed; the solved line is every symbol recalled
 with probability 0.9. Plain Adam, no gradient clipping, d_model = {TRAIN_WIDTH}. Left: the
 full rate from step 1. Right: the rate climbs over the first {warmup} steps, then falls
@@ -147,14 +148,14 @@ settings = f"lr={lr:g}, warm-up={warmup}, steps={steps}, blocks={layers}, seed={
 
 
 def render(history: pd.DataFrame) -> None:
-    panels = runs.layernorm_panels(history)
+    panels = layernorm.layernorm_panels(history)
     for col, (panel, data) in zip(st.columns(2), panels.items(), strict=True):
         with col:
-            st.markdown(f"**{panel}** ({runs.LN_SCHEDULES[panel]})")
-            show.chart(charts.placement_loss_chart(data, baseline=runs.LN_BASELINE, solved=runs.LN_SOLVED,
+            st.markdown(f"**{panel}** ({layernorm.LN_SCHEDULES[panel]})")
+            show.chart(charts.placement_loss_chart(data, baseline=layernorm.LN_BASELINE, solved=layernorm.LN_SOLVED,
                                                    y_title="cross-entropy per step (log)"), height=320)
     if len(history):
-        summary = runs.race_summary(history, runs.LN_SOLVED)
+        summary = race_summary(history, layernorm.LN_SOLVED)
         st.dataframe(summary, hide_index=True)
         status = history.groupby("series")["status"].last()
         for row in summary.to_dict("records"):
@@ -163,7 +164,7 @@ def render(history: pd.DataFrame) -> None:
 
 
 try:
-    factories = runs.layernorm_race(config, g.seed, g.device, n_layers=layers, d_model=TRAIN_WIDTH,
+    factories = layernorm.layernorm_race(config, g.seed, g.device, n_layers=layers, d_model=TRAIN_WIDTH,
                                     warmup_steps=warmup)
 except ValueError as err:
     st.error(str(err))

@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from lrd_core import probes, theory
+from lrd_core import gradients, theory
+from lrd_core.experiments import attention
+from lrd_core.experiments.attention import attention_race, greedy_accuracy, seq2seq_model
 from lrd_core.models.seq2seq import Attention, Seq2Seq, Seq2SeqConfig, seq2seq_loss
-from lrd_core.runs import attention_race, greedy_accuracy, seq2seq_model
+from lrd_core.models.transformer import self_attention
 from lrd_core.tasks import symbol_sequences
 from lrd_core.train import TrainConfig
 from tests.apptest_support import open_page
 
-NO_ATTN, WITH_ATTN, ATTN_PATH = probes.ATTENTION_SERIES
+NO_ATTN, WITH_ATTN, ATTN_PATH = attention.ATTENTION_SERIES
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -25,14 +27,14 @@ def _gen(seed: int = 0) -> torch.Generator:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_attention_keeps_the_first_positions_alive_at_length_100(seed):
-    ratios = probes.edge_ratio(probes.encoder_gradient_probe(100, seed))  # first 10 / last 10, one direction
+    ratios = attention.edge_ratio(attention.encoder_gradient_probe(100, seed))  # first 10 / last 10, one direction
     assert ratios[NO_ATTN] < 1e-12  # vanished: the signal crossed ~90 recurrent steps
     assert ratios[WITH_ATTN] > 0.1  # nearly flat
     assert ratios[WITH_ATTN] / ratios[NO_ATTN] >= 1e6  # the acceptance bound, with many decades to spare
 
 
 def test_probe_pair_shares_every_weight_but_attention():
-    without, with_attn = probes.shared_seq2seq_pair(Seq2SeqConfig(8, 16, 32, "additive"), _gen(3))
+    without, with_attn = attention.shared_seq2seq_pair(Seq2SeqConfig(8, 16, 32, "additive"), _gen(3))
     a, b = without.state_dict(), with_attn.state_dict()
     assert set(b) - set(a) == {k for k in b if k.startswith("attn.")} and set(a) <= set(b)
     for k in a:
@@ -40,7 +42,7 @@ def test_probe_pair_shares_every_weight_but_attention():
 
 
 def test_direct_attention_path_carries_a_large_share_at_the_far_end():
-    df = probes.encoder_gradient_probe(100, 4)
+    df = attention.encoder_gradient_probe(100, 4)
     by = {name: d.sort_values("t")["grad_norm"].to_numpy() for name, d in df.groupby("series")}
     assert np.all(by[ATTN_PATH] > 0) and np.all(np.isfinite(by[WITH_ATTN]))
     # at h_1 the path via d_0 has vanished; what remains is the direct share plus short detours
@@ -51,7 +53,7 @@ def test_direct_attention_path_carries_a_large_share_at_the_far_end():
 
 
 def test_bidirectional_encoder_without_attention_loses_the_middle():
-    df = probes.encoder_gradient_probe(60, 0, bidirectional=True)
+    df = attention.encoder_gradient_probe(60, 0, bidirectional=True)
     g = df[df["series"] == NO_ATTN].sort_values("t")["grad_norm"].to_numpy()
     assert g[28:32].mean() < 1e-4 * min(g[:3].mean(), g[-3:].mean())  # both ends are reached, the middle is not
 
@@ -114,9 +116,9 @@ def test_reversal_task_layout():
         (lambda: Seq2SeqConfig(hidden_size=33), "hidden_size"),
         (lambda: symbol_sequences(2, 0, _gen(), 8), "T"),
         (lambda: symbol_sequences(2, 5, _gen(), 8, "sort"), "task"),
-        (lambda: probes.encoder_gradient_probe(10_000, 0), "T"),
-        (lambda: probes.self_attention_cost([10**6]), "L"),
-        (lambda: probes.loglog_slope([1.0], [2.0]), "x and y"),
+        (lambda: attention.encoder_gradient_probe(10_000, 0), "T"),
+        (lambda: attention.self_attention_cost([10**6]), "L"),
+        (lambda: gradients.loglog_slope([1.0], [2.0]), "x and y"),
         (lambda: theory.power_law_through([0.0, 1.0], 1.0, 1.0), "L"),
     ],
 )
@@ -126,10 +128,10 @@ def test_bad_arguments_raise_value_error_naming_the_parameter(make, name):
 
 
 def test_same_seed_same_numbers():
-    a = probes.encoder_gradient_probe(20, 9, hidden=16, embed=8)
-    b = probes.encoder_gradient_probe(20, 9, hidden=16, embed=8)
+    a = attention.encoder_gradient_probe(20, 9, hidden=16, embed=8)
+    b = attention.encoder_gradient_probe(20, 9, hidden=16, embed=8)
     assert a.equals(b)
-    c = probes.encoder_gradient_probe(20, 10, hidden=16, embed=8)
+    c = attention.encoder_gradient_probe(20, 10, hidden=16, embed=8)
     assert not np.allclose(a["grad_norm"], c["grad_norm"])
 
 
@@ -165,8 +167,8 @@ def test_greedy_accuracy_of_an_oracle_is_one():
 
 
 def test_self_attention_memory_grows_quadratically():
-    cost = probes.self_attention_cost([512, 1024, 2048], repeats=1)
-    slope = probes.loglog_slope(cost["L"], cost["saved_bytes"])  # bytes are exact: no timing noise
+    cost = attention.self_attention_cost([512, 1024, 2048], repeats=1)
+    slope = gradients.loglog_slope(cost["L"], cost["saved_bytes"])  # bytes are exact: no timing noise
     assert 1.8 < slope < 2.05
     assert (cost["seconds"] > 0).all()
 
@@ -175,15 +177,15 @@ def test_power_law_and_slope_round_trip():
     L = np.array([128.0, 256.0, 512.0, 1024.0])
     y = theory.power_law_through(L, 1024.0, 3.0)
     assert y[-1] == pytest.approx(3.0) and y[0] == pytest.approx(3.0 / 64)
-    assert probes.loglog_slope(L, y) == pytest.approx(2.0, abs=1e-12)
-    assert probes.loglog_slope(L, 5 * L**1.5) == pytest.approx(1.5, abs=1e-12)
+    assert gradients.loglog_slope(L, y) == pytest.approx(2.0, abs=1e-12)
+    assert gradients.loglog_slope(L, 5 * L**1.5) == pytest.approx(1.5, abs=1e-12)
 
 
 def test_self_attention_matches_torch_sdpa():
     x = torch.randn(2, 33, 8, generator=_gen(0), dtype=torch.float64)
     W = [torch.randn(8, 8, generator=_gen(i + 1), dtype=torch.float64) for i in range(3)]
     ref = torch.nn.functional.scaled_dot_product_attention(x @ W[0], x @ W[1], x @ W[2])
-    torch.testing.assert_close(probes.self_attention(x, *W), ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(self_attention(x, *W), ref, atol=1e-12, rtol=0)
 
 
 # --- the race that matters (slow) --------------------------------------------------------------------------

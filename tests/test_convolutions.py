@@ -5,17 +5,18 @@ import pandas as pd
 import pytest
 import torch
 
-from lrd_core import probes, theory
-from lrd_core.models.tcn import TCN, VARIANTS, TCNConfig
-from lrd_core.runs import (
+from lrd_core import theory
+from lrd_core.experiments import convolutions
+from lrd_core.experiments.convolutions import (
     accuracy_by_lag,
     lag_parity_run,
     lag_sweep,
-    parity_accuracy,
     parity_lags,
     parity_series,
     tcn_tagger,
 )
+from lrd_core.models.tcn import TCN, VARIANTS, TCNConfig
+from lrd_core.task_runs import parity_accuracy
 from lrd_core.tasks import IGNORE_INDEX, lag_parity
 from lrd_core.train import TrainConfig
 from tests.apptest_support import open_page
@@ -118,7 +119,7 @@ def test_causality_output_ignores_the_future_exactly(variant):
     assert float(mag[future].max()) == 0.0
     assert float(mag[~future].max()) > 0.0
     # with positive weights (no cancellation, no dead ReLU) the dependence is exactly the band 0 <= t - s < R
-    positive = probes.positive_tcn(config, torch.Generator().manual_seed(3))
+    positive = convolutions.positive_tcn(config, torch.Generator().manual_seed(3))
     J = torch.autograd.functional.jacobian(lambda inp: positive(inp)[0], x.abs() + 0.5)[:, :, 0]
     t_minus_s = torch.arange(T)[:, None] - torch.arange(T)[None, :]  # (T out, T in)
     assert torch.equal(J.abs().sum(dim=(1, 3)) > 0, (t_minus_s >= 0) & (t_minus_s < config.receptive_field))
@@ -132,10 +133,10 @@ def test_causality_output_ignores_the_future_exactly(variant):
 @pytest.mark.parametrize("d", range(7))
 def test_measured_receptive_field_equals_formula(variant, k, d):
     config = TCNConfig(channels=2, kernel_size=k, top_layer=d, variant=variant)
-    reach = probes.tcn_reach(config, seed=0)
+    reach = convolutions.tcn_reach(config, seed=0)
     inputs = reach.loc[reach["level"] == 0, "lag"]
     R = config.receptive_field
-    assert probes.measured_receptive_field(reach) == R
+    assert convolutions.measured_receptive_field(reach) == R
     assert sorted(inputs) == list(range(R))  # one solid block, no gaps
     assert not reach.attrs["truncated"] and reach.attrs["T"] > R  # unreached inputs exist, and got 0
     if variant == "dilated":
@@ -145,23 +146,23 @@ def test_measured_receptive_field_equals_formula(variant, k, d):
 
 
 def test_seed_example_k2_d9_sees_1024_inputs():
-    reach = probes.tcn_reach(TCNConfig(channels=2, kernel_size=2, top_layer=9), seed=5)
-    assert probes.measured_receptive_field(reach) == 1024
+    reach = convolutions.tcn_reach(TCNConfig(channels=2, kernel_size=2, top_layer=9), seed=5)
+    assert convolutions.measured_receptive_field(reach) == 1024
     assert int((reach["level"] == 0).sum()) == 1024
 
 
 def test_measurement_does_not_assume_the_formula():
     """With a much longer input the measured set is unchanged: it is the architecture, not the probe's T."""
     config = TCNConfig(channels=3, kernel_size=3, top_layer=3)
-    short = probes.tcn_reach(config, seed=1)
-    long = probes.tcn_reach(config, seed=1, T=4 * config.receptive_field)
-    assert probes.measured_receptive_field(long) == probes.measured_receptive_field(short) == 31
+    short = convolutions.tcn_reach(config, seed=1)
+    long = convolutions.tcn_reach(config, seed=1, T=4 * config.receptive_field)
+    assert convolutions.measured_receptive_field(long) == convolutions.measured_receptive_field(short) == 31
 
 
 def test_dilation_tree_levels_are_multiples_of_the_dilation():
     """Level l (output of layer l-1) is reached at lags sum_{j>=l} m_j 2^j: multiples of 2^l up to (k-1)(2^(d+1)-2^l)."""
     k, d = 3, 4
-    reach = probes.tcn_reach(TCNConfig(channels=2, kernel_size=k, top_layer=d), seed=0)
+    reach = convolutions.tcn_reach(TCNConfig(channels=2, kernel_size=k, top_layer=d), seed=0)
     assert reach["level"].max() == d + 1
     for level in range(d + 2):
         lags = sorted(reach.loc[reach["level"] == level, "lag"])
@@ -170,14 +171,14 @@ def test_dilation_tree_levels_are_multiples_of_the_dilation():
 
 
 def test_tables_and_thinning():
-    table = probes.receptive_field_table(2, 5, seed=0)
+    table = convolutions.receptive_field_table(2, 5, seed=0)
     assert table.set_index("variant")["measured"].to_dict() == {"dilated": 64, "undilated": 7, "residual": 127}
     assert (table["measured"] == table["formula"]).all() and (table["gaps"] == 0).all()
-    growth = probes.receptive_field_growth(2, 6, seed=0).pivot(index="layers", columns="series", values="receptive_field")
+    growth = convolutions.receptive_field_growth(2, 6, seed=0).pivot(index="layers", columns="series", values="receptive_field")
     assert growth["dilated, measured"].tolist() == [2, 4, 8, 16, 32, 64, 128]
     assert growth["undilated, measured"].tolist() == [2, 3, 4, 5, 6, 7, 8]
-    reach = probes.tcn_reach(TCNConfig(channels=2, kernel_size=4, top_layer=8, variant="residual"), seed=0)
-    thin = probes.thin_reach(reach, max_rows=4000)
+    reach = convolutions.tcn_reach(TCNConfig(channels=2, kernel_size=4, top_layer=8, variant="residual"), seed=0)
+    thin = convolutions.thin_reach(reach, max_rows=4000)
     assert len(reach) > 4000 >= len(thin) and thin["count"].sum() == len(reach)
     assert thin["width"].iloc[0] > 1 and thin.attrs["T"] == reach.attrs["T"]
 

@@ -9,18 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from lrd_core import probes, theory
+from lrd_core import theory
+from lrd_core.experiments import gating
+from lrd_core.experiments.gating import copy_memory_model, race, recurrent_adding_model
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.recurrent import GRU, LSTM, GRUConfig, LSTMConfig, build_recurrent
-from lrd_core.runs import (
-    copy_memory_model,
-    copy_memory_run,
-    race,
-    race_summary,
-    recurrent_adding_model,
-    steps_to_threshold,
-)
-from lrd_core.train import TrainConfig, events_frame
+from lrd_core.task_runs import copy_memory_run
+from lrd_core.train import TrainConfig, events_frame, race_summary, steps_to_threshold
 from tests.apptest_support import open_page
 
 
@@ -105,8 +100,8 @@ def test_gate_product_equals_autograd_direct_path(kind, bias):
     g = _gen(5)
     model = build_recurrent(kind, 3, 12, g, forget_bias=bias, keep_bias=bias).double()
     x = torch.randn(3, 60, 3, generator=g, dtype=torch.float64)
-    prod = probes.gate_product(model, x)
-    auto = probes.direct_path_derivative(model, x)
+    prod = gating.gate_product(model, x)
+    auto = gating.direct_path_derivative(model, x)
     assert prod.shape == auto.shape == (3, 12)
     assert torch.allclose(prod, auto, rtol=0, atol=1e-10)
     assert float((prod - auto).abs().max()) <= 1e-10
@@ -129,7 +124,7 @@ def test_direct_path_jacobian_is_diagonal(kind):
         return model.unroll(x, start, direct_path_only=True)[0][-1][0]
 
     J = torch.autograd.functional.jacobian(end, zeros.clone())[:, 0]  # (5, 5)
-    prod = probes.gate_product(model, x)[0]
+    prod = gating.gate_product(model, x)[0]
     assert torch.equal(J - torch.diag(torch.diagonal(J)), torch.zeros(5, 5, dtype=torch.float64))
     assert torch.allclose(torch.diagonal(J), prod, rtol=1e-12, atol=1e-15)
 
@@ -146,12 +141,12 @@ def test_gates_unchanged_by_direct_path_only():
 
 
 def test_identity_check_summary():
-    out = probes.gate_identity_check("LSTM", 16, 50, seed=3, gate_bias=2.0)
+    out = gating.gate_identity_check("LSTM", 16, 50, seed=3, gate_bias=2.0)
     assert out["max_abs_diff"] <= 1e-12 and out["max_rel_diff"] <= 1e-10
     # with constant-ish gates near sigmoid(2) = 0.881 the product over 50 steps is a few 1e-3
     assert 1e-5 < out["median_product"] < theory.forget_gate_product(2.0, 25)
     with pytest.raises(ValueError, match="kind"):
-        probes.gate_identity_check("RNN", 16, 50, seed=3)
+        gating.gate_identity_check("RNN", 16, 50, seed=3)
 
 
 # --- argument checks --------------------------------------------------------------------------------------
@@ -168,9 +163,9 @@ def test_identity_check_summary():
         (lambda: GRUConfig(keep_bias=-11.0), "keep_bias"),
         (lambda: GRUConfig(hidden_size=-1), "hidden_size"),
         (lambda: build_recurrent("Transformer", 2, 4, _gen()), "kind"),
-        (lambda: probes.gating_gradient_probe(1, 8, 0), "T"),
-        (lambda: probes.gating_gradient_probe(10, 8, -1), "seed"),
-        (lambda: probes.forget_products(8, 1.0, 10**5, 0), "T"),
+        (lambda: gating.gating_gradient_probe(1, 8, 0), "T"),
+        (lambda: gating.gating_gradient_probe(10, 8, -1), "seed"),
+        (lambda: gating.forget_products(8, 1.0, 10**5, 0), "T"),
         (lambda: race("parity", 10, 8, TrainConfig(steps=1), 0), "task"),
         (lambda: race("adding", 1, 8, TrainConfig(steps=1), 0), "T"),
         (lambda: race("copy", 395, 8, TrainConfig(steps=1), 0), "T"),
@@ -192,9 +187,9 @@ def test_bad_arguments_raise_value_error_naming_parameter(make, name):
 
 
 def test_same_seed_same_numbers():
-    a = probes.gating_gradient_probe(30, 8, seed=11, gate_bias=2.0)
-    b = probes.gating_gradient_probe(30, 8, seed=11, gate_bias=2.0)
-    c = probes.gating_gradient_probe(30, 8, seed=12, gate_bias=2.0)
+    a = gating.gating_gradient_probe(30, 8, seed=11, gate_bias=2.0)
+    b = gating.gating_gradient_probe(30, 8, seed=11, gate_bias=2.0)
+    c = gating.gating_gradient_probe(30, 8, seed=12, gate_bias=2.0)
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a["grad_norm"], c["grad_norm"])
     m1, m2 = (recurrent_adding_model("GRU", 8, 5) for _ in range(2))
@@ -220,7 +215,7 @@ def test_models_do_not_touch_the_global_rng():
 
 
 def test_gating_gradient_probe_frame_and_theory():
-    df = probes.gating_gradient_probe(40, 16, seed=0, gate_bias=3.0, batch=2)
+    df = gating.gating_gradient_probe(40, 16, seed=0, gate_bias=3.0, batch=2)
     assert list(df.columns) == ["model", "sample", "t", "lag", "grad_norm", "gain", "gain_top_unit"]
     assert len(df) == 3 * 2 * 40 and set(df["model"]) == {"RNN", "LSTM", "GRU"}
     at_T = df[df["lag"] == 0]["grad_norm"].to_numpy()
@@ -229,7 +224,7 @@ def test_gating_gradient_probe_frame_and_theory():
     assert gains["RNN"] == 1.0
     sig3 = 1 / (1 + math.exp(-3.0))
     assert abs(gains["LSTM"] - sig3) < 0.05 and abs(gains["GRU"] - sig3) < 0.05  # gates start near sigmoid(b)
-    long, dashed = probes.gating_comparison_long(df)
+    long, dashed = gating.gating_comparison_long(df)
     assert len(dashed) == 3 and set(long["series"]) >= set(dashed)
     # theory passes through the measured value one step back
     for kind in ("LSTM", "GRU"):
@@ -239,8 +234,8 @@ def test_gating_gradient_probe_frame_and_theory():
 
 def test_gate_bias_opens_the_highway():
     """A large gate bias keeps the LSTM/GRU signal alive far longer than a bias of -2."""
-    lo = probes.gating_gradient_probe(100, 16, seed=1, gate_bias=-2.0)
-    hi = probes.gating_gradient_probe(100, 16, seed=1, gate_bias=5.0)
+    lo = gating.gating_gradient_probe(100, 16, seed=1, gate_bias=-2.0)
+    hi = gating.gating_gradient_probe(100, 16, seed=1, gate_bias=5.0)
     for kind in ("LSTM", "GRU"):
         far_lo = lo[(lo["model"] == kind) & (lo["lag"] == 50)]["grad_norm"].iloc[0]
         far_hi = hi[(hi["model"] == kind) & (hi["lag"] == 50)]["grad_norm"].iloc[0]
@@ -248,16 +243,16 @@ def test_gate_bias_opens_the_highway():
 
 
 def test_forget_products_follow_sigmoid_bias():
-    df = probes.forget_products(32, 2.0, 200, seed=0, batch=2)
+    df = gating.forget_products(32, 2.0, 200, seed=0, batch=2)
     assert set(df.columns) == {"L", "sample", "unit", "prod_f"}
     assert df["L"].min() == 1 and df["L"].max() == 200
-    q = probes.forget_product_quantiles(df).pivot(index="L", columns="series", values="prod_f")
+    q = gating.forget_product_quantiles(df).pivot(index="L", columns="series", values="prod_f")
     assert (q["min"] <= q["10th percentile"]).all() and (q["median"] <= q["max"]).all()
     assert (q["median"].diff().dropna() <= 0).all()  # a product of numbers below 1 only falls
     med = q.loc[200, "median"]
     ref = theory.forget_gate_product(2.0, 200)  # sigmoid(2)**200 ~ 1e-11
     assert 1e-3 * ref < med < 1e3 * ref
-    higher = probes.forget_product_quantiles(probes.forget_products(32, 5.0, 200, seed=0, batch=2))
+    higher = gating.forget_product_quantiles(gating.forget_products(32, 5.0, 200, seed=0, batch=2))
     assert higher[(higher["L"] == 200) & (higher["series"] == "median")]["prod_f"].iloc[0] > 1e4 * med
 
 
@@ -394,7 +389,7 @@ def test_page_deep_link_and_live_race(page):
 
 def test_decay_factors_match_gates_when_gates_are_near_one():
     """With b = 5 the GRU's whole-gradient shrink per step equals its mean keep factor to 3 decimals."""
-    f = probes.decay_factors(probes.gating_gradient_probe(200, 32, seed=0, gate_bias=5.0)).set_index("model")
+    f = gating.decay_factors(gating.gating_gradient_probe(200, 32, seed=0, gate_bias=5.0)).set_index("model")
     assert f.loc["GRU", "measured"] == pytest.approx(f.loc["GRU", "gain"], abs=2e-3)
     assert f.loc["GRU", "gain"] <= f.loc["GRU", "gain_top_unit"] < 1.0
     assert f.loc["LSTM", "measured"] > 0.99 > f.loc["RNN", "measured"]  # the highway is open; tanh RNN fades

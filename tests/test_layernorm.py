@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from lrd_core import probes, runs, theory
+from lrd_core import gradients, theory
+from lrd_core.experiments import layernorm
 from lrd_core.models.transformer import (
     TransformerConfig,
     TransformerStack,
     causal_mask,
     sinusoidal_positions,
 )
-from lrd_core.train import TrainConfig, lr_factor, make_scheduler, train
+from lrd_core.train import TrainConfig, lr_factor, make_scheduler, steps_to_threshold, train
 from tests.apptest_support import assert_clean, open_page
 
 PAGE = "pages/7_LayerNorm_placement.py"
@@ -21,12 +22,12 @@ PAGE = "pages/7_LayerNorm_placement.py"
 
 def float64_block(placement: str, seed: int = 0, d_model: int = 16, T: int = 5):
     g = torch.Generator().manual_seed(seed)
-    block = probes.layernorm_tagger(placement, 1, d_model, g, torch.float64).encoder.blocks[0]
+    block = layernorm.layernorm_tagger(placement, 1, d_model, g, torch.float64).encoder.blocks[0]
     return block, torch.randn(1, T, d_model, generator=g, dtype=torch.float64)
 
 
 def jac(fn, x):
-    return probes.flat_jacobian(fn, x)
+    return gradients.flat_jacobian(fn, x)
 
 
 # --- the block and the stack ---
@@ -58,7 +59,7 @@ def test_stack_is_batch_first_and_causal():
 
 def test_same_seed_same_weights_in_every_placement_up_to_beta():
     def weights(placement):
-        return probes.layernorm_tagger(placement, 4, 16, torch.Generator().manual_seed(3)).encoder.blocks[2]
+        return layernorm.layernorm_tagger(placement, 4, 16, torch.Generator().manual_seed(3)).encoder.blocks[2]
 
     post, pre, deep = weights("post"), weights("pre"), weights("deepnorm")
     _, beta = theory.deepnorm_constants(4)
@@ -109,18 +110,18 @@ def test_post_ln_jacobian_is_ln_jacobian_times_identity_plus_jf(placement, sub):
 
 
 def test_identity_table_reports_rounding_level_errors():
-    table = probes.jacobian_identity_table(0)
+    table = layernorm.jacobian_identity_table(0)
     assert len(table) == 6 and (table["max |J − form|"] < 1e-10).all()
 
 
 def test_pre_ln_blocks_approach_identity_with_depth():
-    d = probes.block_distance_from_identity(12, 0)
+    d = layernorm.block_distance_from_identity(12, 0)
     pre = d[d["placement"] == "Pre-LN"].sort_values("layer")["distance"].to_numpy()
     post = d[d["placement"] == "Post-LN"]["distance"].to_numpy()
     assert pre[-3:].mean() < 0.5 * pre[:3].mean()
     assert post.min() > pre[-3:].mean()
     deep = d[d["placement"] == "DeepNorm"]["distance"].to_numpy()
-    floor = theory.layernorm_projection_distance(probes.LN_JAC_WIDTH)
+    floor = theory.layernorm_projection_distance(layernorm.LN_JAC_WIDTH)
     np.testing.assert_allclose(deep[1:], floor, rtol=0.1)  # LN's projection is nearly all of a DeepNorm block
 
 
@@ -128,14 +129,14 @@ def test_pre_ln_blocks_approach_identity_with_depth():
 
 
 def test_gradient_probe_rows_and_values():
-    df = probes.layernorm_gradients(5, 0, d_model=16)
+    df = layernorm.layernorm_gradients(5, 0, d_model=16)
     assert set(df["placement"]) == {"Post-LN", "Pre-LN", "DeepNorm"}
     assert len(df) == 3 * (5 + 6)  # 5 blocks of weights and 6 streams x_0..x_5 per placement
     assert np.isfinite(df["grad_norm"]).all() and (df["grad_norm"] > 0).all()
 
 
 def test_post_over_pre_ratio_grows_with_depth():
-    ratio = probes.last_layer_ratio((3, 6, 12, 24), seeds=(0, 1, 2), d_model=64)
+    ratio = layernorm.last_layer_ratio((3, 6, 12, 24), seeds=(0, 1, 2), d_model=64)
     post = ratio[ratio["series"] == "Post-LN / Pre-LN"].sort_values("depth")["ratio"].to_numpy()
     print("Post/Pre ratio at depths 3, 6, 12, 24:", np.round(post, 2))
     assert np.all(np.diff(post) > 0), post
@@ -186,10 +187,10 @@ def test_train_applies_the_schedule_to_the_optimiser():
 
 
 def test_race_names_and_checks():
-    factories = runs.layernorm_race(TrainConfig(steps=10, lr=5e-3), 0, n_layers=2, d_model=16, warmup_steps=5)
+    factories = layernorm.layernorm_race(TrainConfig(steps=10, lr=5e-3), 0, n_layers=2, d_model=16, warmup_steps=5)
     assert list(factories) == ["Post-LN, no warm-up", "Pre-LN, no warm-up", "Post-LN, warm-up", "Pre-LN, warm-up"]
     with pytest.raises(ValueError, match="warmup_steps"):
-        runs.layernorm_race(TrainConfig(steps=10), 0, warmup_steps=20)
+        layernorm.layernorm_race(TrainConfig(steps=10), 0, warmup_steps=20)
     events = list(factories["Pre-LN, warm-up"]())
     assert len(events) == 10 and events[-1].status == "done"
 
@@ -197,12 +198,12 @@ def test_race_names_and_checks():
 @pytest.mark.slow
 def test_warmup_rescues_post_ln_at_a_high_learning_rate():
     """lr 5e-3, plain Adam, no clipping, 6 blocks, d_model 64, 600 steps; warm-up 200 steps then linear decay."""
-    factories = runs.layernorm_race(TrainConfig(steps=600, lr=5e-3, batch=32), 0, n_layers=6, d_model=64,
+    factories = layernorm.layernorm_race(TrainConfig(steps=600, lr=5e-3, batch=32), 0, n_layers=6, d_model=64,
                                     warmup_steps=200)
     solved = {}
     for name, make in factories.items():
         losses = [e.loss for e in make()]
-        solved[name] = runs.steps_to_threshold(losses, runs.LN_SOLVED)
+        solved[name] = steps_to_threshold(losses, layernorm.LN_SOLVED)
         print(name, "solved at step", solved[name], "final loss", np.mean(losses[-20:]))
     assert solved["Pre-LN, no warm-up"] is not None
     assert solved["Post-LN, no warm-up"] is None
@@ -223,7 +224,7 @@ def test_page_renders_from_query_params_and_trains_live():
     at.run()
     assert_clean(at, "LayerNorm page training")
     run = at.session_state["ln_race"]
-    assert set(run.last) == set(runs.layernorm_race(TrainConfig(steps=400), 0))
+    assert set(run.last) == set(layernorm.layernorm_race(TrainConfig(steps=400), 0))
     assert min(e.step for e in run.last.values()) >= 2
     at.button(key="ln_race_stop").click().run()
     assert_clean(at, "LayerNorm page stopped")

@@ -269,7 +269,7 @@ def _chart_count(script: str) -> int:
 
 
 def _check_figures(tmp_path, numbers: list[str]) -> list:
-    from lrd_core import figures
+    from scripts import figures
 
     scripts = [s for s in figures.all_pages() if (s == "app.py" and "0" in numbers)
                or Path(s).name.split("_")[0] in numbers]
@@ -300,7 +300,7 @@ def test_figures_cli_covers_every_page(tmp_path):
 
 
 def test_overview_measured_points_sit_on_the_rnn_curve():
-    from lrd_core.probes import measured_rnn_signal
+    from lrd_core.experiments.vanishing import measured_rnn_signal
 
     m = measured_rnn_signal(0.85, T=200, seed=3)
     np.testing.assert_allclose(m["signal"], theory.signal_magnitude(0.85, m["L"].to_numpy()), rtol=1e-6)

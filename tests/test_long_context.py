@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lrd_core import probes, runs, tasks, theory, tokenize
+from lrd_core import tasks, theory, tokenize
+from lrd_core.experiments import long_context
 from lrd_core.limits import MAX_PASTED_CHARS
 from lrd_core.models.segment import SegmentConfig, SegmentTransformer, block_with_memory
 from lrd_core.models.transformer import causal_mask
@@ -17,7 +18,7 @@ TEXTS = ["", "plain ascii", "naïve café — “quotes” 日本語 🙂\n\tdef
 
 @pytest.fixture(scope="module")
 def table():
-    return probes.tokenization_table()
+    return long_context.tokenization_table()
 
 
 def test_chars_per_token_grows_with_vocabulary_and_exceeds_3_at_8k(table):
@@ -89,10 +90,10 @@ def test_closed_forms():
 
 
 def test_measured_signal_and_window_reach_follow_the_closed_forms():
-    frame = probes.signal_over_chars_frame(0.95, [10, 100, 1000], 2048)
+    frame = long_context.signal_over_chars_frame(0.95, [10, 100, 1000], 2048)
     wide = frame.pivot_table(index=["tokenizer", "D"], columns="kind", values="tokens")
     np.testing.assert_allclose(wide["measured"], wide["closed form"], rtol=0.1)
-    reach = probes.window_reach_table([512])
+    reach = long_context.window_reach_table([512])
     np.testing.assert_allclose(reach["measured"], reach["closed_form"], rtol=0.05)
 
 
@@ -152,8 +153,8 @@ def test_an_empty_memory_reproduces_the_shared_transformer_block():
 
 def test_attention_map_sees_memory_only_with_recurrence():
     for mode, has_memory in (("window", False), ("recurrence", True)):
-        model = runs.segment_model(SegmentConfig(mode=mode), 0)
-        att = probes.segment_attention(model, 48, 64, 0)
+        model = long_context.segment_model(SegmentConfig(mode=mode), 0)
+        att = long_context.segment_attention(model, 48, 64, 0)
         assert att["memory"].any() == has_memory
         sums = att.groupby("row")["alpha"].sum()
         np.testing.assert_allclose(sums, 1.0, rtol=1e-5)
@@ -162,9 +163,9 @@ def test_attention_map_sees_memory_only_with_recurrence():
 
 def test_token_boxes_keep_every_character_and_respect_the_row_cap():
     pieces = tokenize.tokens(tokenize.bpe_tokenizer(1024), TEXTS[2] * 40)
-    boxes = probes.token_boxes(pieces, width=40, max_rows=5)
+    boxes = long_context.token_boxes(pieces, width=40, max_rows=5)
     assert boxes["row"].max() <= 4 and (boxes["col"] + boxes["length"]).max() <= 40
-    full = probes.token_boxes(pieces, width=40, max_rows=1000)
+    full = long_context.token_boxes(pieces, width=40, max_rows=1000)
     assert "".join(full["piece"]) == TEXTS[2] * 40
 
 
@@ -182,7 +183,7 @@ def test_page_warns_about_text_at_the_cap_and_handles_empty_text():
 
 @pytest.mark.slow
 def test_recurrence_recalls_past_the_segment_boundary_while_the_window_stays_near_chance():
-    factories = runs.window_vs_recurrence(48, SegmentConfig(), TrainConfig(steps=100, lr=1e-3, batch=32), seed=0)
+    factories = long_context.window_vs_recurrence(48, SegmentConfig(), TrainConfig(steps=100, lr=1e-3, batch=32), seed=0)
     final = {name: [e for e in make()][-1].metrics["accuracy"] for name, make in factories.items()}
     assert final["segment recurrence"] >= 0.9, final
     assert final["sliding window"] <= 0.25, final

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lrd_core import probes, runs, theory
+from lrd_core import theory
+from lrd_core.experiments import state_space
 from lrd_core.ssm import (
     INITS,
     S4DConfig,
@@ -158,7 +159,7 @@ def test_time_constants_from_eigenvalues():
 
 def test_kernel_envelope_bounds_the_kernel():
     dt, A, C = _system("inv", H=3, N=16)
-    df = probes.ssm_kernel_frame(dt, A, C, 2000, max_points=2000)
+    df = state_space.ssm_kernel_frame(dt, A, C, 2000, max_points=2000)
     for _, d in df.groupby("channel"):
         measured = d[d["kind"] == "measured"]["abs_K"].to_numpy()
         bound = d[d["kind"] == "bound"]["abs_K"].to_numpy()
@@ -202,8 +203,8 @@ def _bad_calls():
         (lambda: S4DConfig(n_layers=0), "n_layers"),
         (lambda: delayed_recall(4, 1, torch.Generator()), "T"),
         (lambda: delayed_recall(4, 10, None), "generator"),
-        (lambda: runs.recall_model("GRU", 0), "kind"),
-        (lambda: runs.ssm_vs_lstm(10**5, TrainConfig(steps=1), 0), "T"),
+        (lambda: state_space.recall_model("GRU", 0), "kind"),
+        (lambda: state_space.ssm_vs_lstm(10**5, TrainConfig(steps=1), 0), "T"),
         (lambda: theory.ssm_memory(10, 0.0), "tau"),
         (lambda: theory.forget_time_constant(1.0), "f"),
     ]
@@ -222,14 +223,14 @@ def test_same_seed_same_numbers():
     c = _system("inv", seed=4)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert not torch.equal(a[2], c[2])
-    m1, m2 = runs.recall_model("S4D", 7), runs.recall_model("S4D", 7)
+    m1, m2 = state_space.recall_model("S4D", 7), state_space.recall_model("S4D", 7)
     assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
     x1, y1 = delayed_recall(4, 20, torch.Generator().manual_seed(1))
     x2, y2 = delayed_recall(4, 20, torch.Generator().manual_seed(1))
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
     state = torch.random.get_rng_state()
-    runs.recall_model("S4D", 0)
-    runs.recall_model("LSTM", 0)
+    state_space.recall_model("S4D", 0)
+    state_space.recall_model("LSTM", 0)
     assert torch.equal(state, torch.random.get_rng_state()), "model init touched the global RNG"
 
 
@@ -252,7 +253,7 @@ def test_model_contract_and_gradients():
 
 
 def test_short_recall_run_yields_accuracy():
-    events = list(runs.recall_run(runs.recall_model("S4D", 0, hidden_size=16, state_size=8), 20,
+    events = list(state_space.recall_run(state_space.recall_model("S4D", 0, hidden_size=16, state_size=8), 20,
                                   TrainConfig(steps=3, lr=3e-3, batch=8), 0, eval_every=2))
     assert [e.step for e in events] == [1, 2, 3] and "accuracy" in events[-1].metrics
 
@@ -266,7 +267,7 @@ RACE_T, RACE_STEPS = 500, 200
 def test_s4d_beats_lstm_on_delayed_recall():
     config = TrainConfig(steps=RACE_STEPS, lr=3e-3, batch=32)
     final = {}
-    for kind, make in runs.ssm_vs_lstm(RACE_T, config, seed=0).items():
+    for kind, make in state_space.ssm_vs_lstm(RACE_T, config, seed=0).items():
         events = list(make())
         final[kind] = events[-1].metrics["accuracy"]
         print(kind, events[-1].step, "steps", round(events[-1].seconds, 1), "s, accuracy", final[kind])

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from lrd_core.experiments.vanishing import rnn_adding_model
 from lrd_core.models.recurrent import RNNConfig
-from lrd_core.runs import adding_run, rnn_adding_model
+from lrd_core.task_runs import adding_run
 from lrd_core.theory import ADDING_BASELINE_MSE
 from lrd_core.train import StepEvent, TrainConfig, events_frame, train
 

@@ -211,3 +211,13 @@ class TransformerStack(nn.Module):
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
         return self.final_norm(self.levels(x, allowed)[-1])  # (B, T, D)
+
+
+def self_attention(x: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, W_v: torch.Tensor) -> torch.Tensor:
+    """One head of self-attention written out, so its L x L matrix is really built: x (B, L, D) -> (B, L, D).
+
+    A = softmax(Q K^T / sqrt(D)) with Q = x W_q, K = x W_k; out = A V with V = x W_v.
+    """
+    q, k, v = x @ W_q, x @ W_k, x @ W_v  # (B, L, D) each
+    scores = q @ k.transpose(1, 2) / x.shape[-1] ** 0.5  # (B, L, L): the quadratic part
+    return torch.softmax(scores, dim=-1) @ v  # (B, L, D)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from lrd_core import probes, theory
+from lrd_core import gradients, theory
+from lrd_core.experiments import vanishing
 from lrd_core.models.recurrent import ElmanRNN, RNNConfig
 
 
@@ -16,8 +17,8 @@ def test_linear_orthogonal_rnn_gradient_decays_as_rho_power(rho):
     T = 60
     model = _linear_rnn(rho)
     x = torch.randn(3, T, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    v = probes.readout_direction(16, torch.Generator().manual_seed(2), torch.float64)
-    df = probes.rnn_gradient_probe(model, x, v)
+    v = gradients.readout_direction(16, torch.Generator().manual_seed(2), torch.float64)
+    df = vanishing.rnn_gradient_probe(model, x, v)
     for _, rows in df.groupby("sample"):
         ratio = rows["grad_norm"].to_numpy() / rows["grad_norm"].iloc[-1]  # ||dL/dh_{T-k}|| / ||dL/dh_T||
         k = rows["lag"].to_numpy()
@@ -32,15 +33,15 @@ def test_one_pass_equals_separate_autograd_calls(activation):
     x = torch.rand(2, 15, 2, generator=torch.Generator().manual_seed(1))
     states, _ = model.unroll(x)
     loss = (states[-1] ** 2).sum() + states[7].sum()  # a loss that reaches states by two routes
-    separate = probes.grad_norms_one_at_a_time(states, loss)  # retains the graph
-    one = probes.grad_norms_through_time(states, loss)
+    separate = gradients.grad_norms_one_at_a_time(states, loss)  # retains the graph
+    one = gradients.grad_norms_through_time(states, loss)
     torch.testing.assert_close(one, separate, rtol=1e-6, atol=1e-12)
 
 
 @pytest.mark.parametrize("w_init", ["orthogonal", "gaussian"])
 @pytest.mark.parametrize("rho", [0.7, 1.0, 1.5])
 def test_measured_gradient_never_exceeds_the_jacobian_norm_bound(w_init, rho):
-    df = probes.vanishing_probe(RNNConfig(hidden_size=32, w_init=w_init, rho=rho, input_scale=2.0), 150, seed=3)
+    df = vanishing.vanishing_probe(RNNConfig(hidden_size=32, w_init=w_init, rho=rho, input_scale=2.0), 150, seed=3)
     finite = df[np.isfinite(df["grad_norm"]) & (df["bound"] > 1e-30)]
     assert len(finite) > 100
     assert np.all(finite["grad_norm"] <= finite["bound"] * (1 + 1e-5))
@@ -48,7 +49,7 @@ def test_measured_gradient_never_exceeds_the_jacobian_norm_bound(w_init, rho):
 
 
 def test_saturation_makes_tanh_vanish_faster_than_rho_alone():
-    df = probes.vanishing_probe(RNNConfig(rho=1.0, activation="tanh", input_scale=3.0), 200, seed=0)
+    df = vanishing.vanishing_probe(RNNConfig(rho=1.0, activation="tanh", input_scale=3.0), 200, seed=0)
     deep = df[df["lag"] == 100]
     assert deep["grad_norm"].item() < 1e-3 * theory.signal_magnitude(1.0, 101)
     assert df["saturation"].mean() < 0.9
@@ -56,19 +57,19 @@ def test_saturation_makes_tanh_vanish_faster_than_rho_alone():
 
 def test_probe_is_bit_identical_for_the_same_seed():
     cfg = RNNConfig(rho=0.95, w_init="gaussian")
-    a = probes.vanishing_probe(cfg, 300, seed=11)
-    b = probes.vanishing_probe(cfg, 300, seed=11)
-    c = probes.vanishing_probe(cfg, 300, seed=12)
+    a = vanishing.vanishing_probe(cfg, 300, seed=11)
+    b = vanishing.vanishing_probe(cfg, 300, seed=11)
+    c = vanishing.vanishing_probe(cfg, 300, seed=12)
     assert a.equals(b)
     assert not np.array_equal(a["grad_norm"], c["grad_norm"])
 
 
 def test_exploding_linear_rnn_is_reported_not_raised():
-    df = probes.vanishing_probe(RNNConfig(rho=2.0, activation="identity"), 400, seed=0)
-    lag = probes.first_nonfinite_lag(df)
+    df = vanishing.vanishing_probe(RNNConfig(rho=2.0, activation="identity"), 400, seed=0)
+    lag = gradients.first_nonfinite_lag(df)
     assert lag is not None and 100 < lag < 200  # float32 overflows near 2**128
     assert np.isfinite(df.loc[df["lag"] < lag, "grad_norm"]).all()
-    assert probes.first_nonfinite_lag(probes.vanishing_probe(RNNConfig(rho=0.9), 50, seed=0)) is None
+    assert gradients.first_nonfinite_lag(vanishing.vanishing_probe(RNNConfig(rho=0.9), 50, seed=0)) is None
 
 
 @pytest.mark.parametrize("kw,name", [(dict(T=0), "T"), (dict(T=5000), "T"), (dict(seed=-1), "seed"),
@@ -76,17 +77,17 @@ def test_exploding_linear_rnn_is_reported_not_raised():
 def test_vanishing_probe_rejects_bad_arguments(kw, name):
     args = dict(config=RNNConfig(), T=10, seed=0) | kw
     with pytest.raises(ValueError, match=name):
-        probes.vanishing_probe(**args)
+        vanishing.vanishing_probe(**args)
 
 
 @pytest.mark.parametrize("rho", [0.5, 0.9, 1.1])
 def test_decay_per_step_recovers_rho_for_a_linear_orthogonal_rnn(rho):
     model = _linear_rnn(rho)
     x = torch.randn(1, 80, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    df = probes.rnn_gradient_probe(model, x, probes.readout_direction(16, torch.Generator(), torch.float64))
-    assert probes.decay_per_step(df) == pytest.approx(rho, rel=1e-6)  # W was stored in float32
+    df = vanishing.rnn_gradient_probe(model, x, gradients.readout_direction(16, torch.Generator(), torch.float64))
+    assert vanishing.decay_per_step(df) == pytest.approx(rho, rel=1e-6)  # W was stored in float32
 
 
 def test_decay_per_step_of_a_saturated_tanh_rnn_is_below_rho():
-    df = probes.vanishing_probe(RNNConfig(rho=0.9, input_scale=3.0), 200, seed=0)
-    assert probes.decay_per_step(df) < 0.9 * df["saturation"].max()
+    df = vanishing.vanishing_probe(RNNConfig(rho=0.9, input_scale=3.0), 200, seed=0)
+    assert vanishing.decay_per_step(df) < 0.9 * df["saturation"].max()

@@ -1,10 +1,10 @@
 """Regenerate every figure of every page at its default settings, without a server or a browser.
 
-    python -m lrd_core.figures --out DIR [--format png|svg] [--pages 1 3]
+    python -m scripts.figures --out DIR [--format png|svg] [--pages 1 3]
 
 Each page script is run headless once, the way a first visitor sees it
-(Streamlit's script runner, ``streamlit.testing.v1.AppTest``, imported only
-here, inside :func:`main`, so ``import lrd_core`` never pulls in Streamlit),
+(Streamlit's script runner, ``streamlit.testing.v1.AppTest``; this is why the
+command lives in ``scripts/`` and not in the pure ``lrd_core``),
 and every chart it draws is rendered offline by vl-convert into
 ``DIR/<page>-<n>.<format>``. The figures are therefore exactly the pages'
 own charts, with no second copy of the plotting code to drift. Charts that
@@ -70,11 +70,12 @@ def write_figures(out: Path, scripts: list[str], fmt: str = "png") -> list[Path]
 
 def all_pages() -> list[str]:
     """app.py and every numbered page script, in menu order."""
-    return ["app.py"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("[0-9]*_*.py"))
+    return ["app.py"] + sorted((str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("[0-9]*_*.py")),
+                                key=lambda s: int(Path(s).name.split("_")[0]))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lrd_core.figures", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.figures", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the figure files (created if missing)")
     parser.add_argument("--format", choices=FORMATS, default="png")
     parser.add_argument("--pages", nargs="*", default=None,

@@ -1,0 +1,246 @@
+"""Page "Convolutions" (seed: "Dilated Causal Convolutions").
+
+The receptive field of a dilated causal stack measured by autograd (which inputs reach the last output)
+next to the closed form R(k, d); how it grows with depth; and lag parity trained live, which a TCN solves
+for lags inside R and cannot solve at or beyond it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lrd_core.limits import (
+    MAX_LAG,
+    MAX_TCN_PROBE_LEN,
+    MAX_TCN_TOP_LAYER,
+    MAX_TCN_TRAIN_SEQ_LEN,
+)
+from lrd_core.models.heads import SequenceTagger
+from lrd_core.models.tcn import TCN, VARIANTS, TCNConfig
+from lrd_core.task_runs import heldout_run, parity_accuracy, parity_loss
+from lrd_core.tasks import (
+    lag_parity,
+)
+from lrd_core.train import StepEvent, TrainConfig, split_seed
+from lrd_core.validate import check_int
+
+
+def positive_tcn(config: TCNConfig, generator: torch.Generator) -> TCN:
+    """A float64 TCN whose weights are |Kaiming draws| (biases 0): the probe's model.
+
+    With positive weights and positive inputs every pre-activation is positive,
+    so every ReLU passes its gradient (slope 1) and every path from an input to
+    the output multiplies positive numbers: the gradient at an input is a sum
+    of positive terms, > 0 exactly when at least one path exists. Random-sign
+    weights could cancel or hit a dead ReLU and hide a connection (rarely, but
+    a measurement must not depend on luck); float64 keeps products of a few
+    dozen weights far from underflow.
+    """
+    model = TCN(config, generator).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.abs_()
+    return model
+
+
+def tcn_reach(config: TCNConfig, seed: int, T: int | None = None) -> pd.DataFrame:
+    """Which positions of every level reach the LAST output of a TCN, from one backward pass.
+
+    The scalar probed is the sum over channels of the top level at t = T - 1.
+    Returns one row per (level, position) with a non-zero gradient: ``level``
+    (0 = input, then one per layer, residual: two per block), ``name``,
+    ``position`` (0..T-1), ``lag`` = T - 1 - position, ``grad`` (||d out / d h||
+    over channels, > 0). T defaults to the closed-form receptive field plus a
+    margin of max(4, R/8), so unreached inputs exist to the left; ``df.attrs``
+    holds ``T`` and ``truncated`` (True when input position 0 is reached: the
+    true field may be wider than T).
+    """
+    seed = check_int("seed", seed, 0, 2**63 - 1)
+    rf = config.receptive_field
+    T = rf + max(4, rf // 8) if T is None else T
+    T = check_int("T", T, 1, MAX_TCN_PROBE_LEN)
+    g = torch.Generator().manual_seed(seed)
+    model = positive_tcn(config, g)
+    x = 0.5 + torch.rand(1, T, config.input_size, generator=g, dtype=torch.float64)  # (1, T, D), positive
+    x.requires_grad_(True)
+    levels, names = model.levels(x)  # each (1, C_l, T)
+    out = levels[-1][0, :, T - 1].sum()
+    grads = torch.autograd.grad(out, levels)
+    frames = []
+    for i, (name, gr) in enumerate(zip(names, grads)):
+        mag = gr[0].norm(dim=0)  # (T,): over channels
+        pos = torch.nonzero(mag > 0).flatten().numpy()
+        frames.append(pd.DataFrame({"level": i, "name": name, "position": pos, "lag": T - 1 - pos,
+                                    "grad": mag[pos].numpy()}))
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs.update(T=T, truncated=bool(((df["level"] == 0) & (df["position"] == 0)).any()))
+    return df
+
+
+def measured_receptive_field(reach: pd.DataFrame) -> int:
+    """Size of the measured receptive field: largest lag of a reached input, plus one (the output's own step)."""
+    inputs = reach.loc[reach["level"] == 0, "lag"]
+    if inputs.empty:
+        raise ValueError("reach has no input-level rows (level 0)")
+    return int(inputs.max()) + 1
+
+
+def receptive_field_table(kernel_size: int, top_layer: int, seed: int, channels: int = 2) -> pd.DataFrame:
+    """Formula vs measurement for the three stacks at one (k, d): one row per variant.
+
+    Columns: ``variant``, ``layers`` (convolutions on the longest path),
+    ``formula``, ``measured`` and ``gaps`` (lags inside the field that no path
+    reaches; 0 means the field is one solid block).
+    """
+
+    rows = []
+    for variant in VARIANTS:
+        config = TCNConfig(1, channels, kernel_size, top_layer, variant)
+        reach = tcn_reach(config, seed)
+        measured = measured_receptive_field(reach)
+        n_inputs = int((reach["level"] == 0).sum())
+        rows.append({"variant": variant, "layers": len(config.dilations), "formula": config.receptive_field,
+                     "measured": measured, "gaps": measured - n_inputs})
+    return pd.DataFrame(rows)
+
+
+def receptive_field_growth(kernel_size: int, max_top_layer: int, seed: int, channels: int = 2) -> pd.DataFrame:
+    """R against depth for dilated and undilated stacks, measured and by formula, for d = 0..max_top_layer.
+
+    Tidy rows: ``layers`` (d + 1), ``series`` ("dilated, measured", "dilated, formula", ...),
+    ``receptive_field``.
+    """
+
+    max_top_layer = check_int("max_top_layer", max_top_layer, 0, MAX_TCN_TOP_LAYER)
+    rows = []
+    for d in range(max_top_layer + 1):
+        for variant in ("dilated", "undilated"):
+            config = TCNConfig(1, channels, kernel_size, d, variant)
+            measured = measured_receptive_field(tcn_reach(config, seed))
+            rows.append({"layers": d + 1, "series": f"{variant}, measured", "receptive_field": measured})
+            rows.append({"layers": d + 1, "series": f"{variant}, formula", "receptive_field": config.receptive_field})
+    return pd.DataFrame(rows)
+
+
+def thin_reach(reach: pd.DataFrame, max_rows: int = 4000) -> pd.DataFrame:
+    """``reach`` with a ``width`` column, coarsened so a chart gets at most ~``max_rows`` marks.
+
+    If it is already small enough every row stays (width 1). Otherwise
+    positions are grouped into bins of ``width`` (a power of two) per level: one
+    row per bin with any reached position, ``position`` = the bin's first
+    position, ``count`` = reached positions in the bin.
+    """
+    max_rows = check_int("max_rows", max_rows, 10, 1_000_000)
+    width = 1
+    while True:
+        binned = (
+            reach.assign(bin=reach["position"] // width)
+            .groupby(["level", "name", "bin"], as_index=False, sort=True)
+            .agg(count=("position", "size"))
+        )
+        if len(binned) <= max_rows:
+            break
+        width *= 2
+    T = reach.attrs.get("T")
+    out = binned.assign(position=binned["bin"] * width, width=width).drop(columns="bin")
+    out["lag"] = (T - 1 - out["position"]) if T is not None else np.nan
+    out.attrs.update(reach.attrs)
+    return out
+
+
+PARITY_MARGIN = 64  # scored steps per sequence beyond the lag: T = max(128, lag + 64)
+
+
+MAX_SWEEP_LAGS = 12  # lags trained one after another by lag_sweep
+
+
+def parity_length(lag: int) -> int:
+    """Sequence length used for lag ``lag``: room for the lag plus PARITY_MARGIN scored steps (at least 128)."""
+    lag = check_int("lag", lag, 1, MAX_LAG)
+    return min(max(128, lag + PARITY_MARGIN), MAX_TCN_TRAIN_SEQ_LEN)
+
+
+def parity_lags(receptive_field: int, lag: int) -> list[int]:
+    """The chosen lag plus lags that bracket the receptive field R: R/2, R - 1 (last solvable), R and 2R (blind).
+
+    Only lags in [1, MAX_LAG] are kept; sorted, no repeats.
+    """
+    rf = check_int("receptive_field", receptive_field, 1, 2**62)
+    lag = check_int("lag", lag, 1, MAX_LAG)
+    return sorted({v for v in (lag, rf // 2, rf - 1, rf, 2 * rf) if 1 <= v <= MAX_LAG})
+
+
+def tcn_tagger(config: TCNConfig, seed: int) -> SequenceTagger:
+    """A TCN with a two-way classifier at every step, initialised from ``seed``: (B, T, D) -> (B, T, 2)."""
+    init, _ = split_seed(seed)
+    return SequenceTagger(TCN(config, init), config.channels, 2, init)
+
+
+def lag_parity_run(
+    model: torch.nn.Module,
+    lag: int,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    T: int | None = None,
+    eval_every: int = 10,
+    eval_batch: int = 128,
+) -> Iterator[StepEvent]:
+    """Train ``model`` ((B, T, 1) -> (B, T, 2)) on fresh lag-parity batches by per-step cross-entropy.
+
+    Only steps t >= lag are scored. Every ``eval_every`` steps (and at the end)
+    the event's ``metrics["accuracy"]`` is the accuracy on one held-out batch of
+    ``eval_batch`` sequences, drawn first from the data generator of ``seed``;
+    training batches follow from the same generator, on the CPU, then move to
+    ``device``. T defaults to :func:`parity_length` (lag).
+    """
+    lag = check_int("lag", lag, 1, MAX_LAG)
+    T = parity_length(lag) if T is None else check_int("T", T, lag + 1, MAX_TCN_TRAIN_SEQ_LEN)
+    return heldout_run(model, lambda b, g: lag_parity(b, T, lag, g), parity_loss, parity_accuracy, config, seed,
+                       device, eval_every, eval_batch)
+
+
+def lag_sweep(config: TCNConfig, lags, train_config: TrainConfig, seed: int, device: str = "cpu"):
+    """Train a fresh TCN (same seed) at each lag for ``train_config.steps`` steps -> DataFrame.
+
+    One row per lag: ``lag``, ``accuracy`` (held-out, after the last step),
+    ``steps`` run, ``seconds``, ``receptive_field`` R and ``inside`` (lag < R).
+    At most MAX_SWEEP_LAGS lags.
+    """
+    lags = [check_int("lag", v, 1, MAX_LAG) for v in lags]
+    check_int("number of lags", len(lags), 1, MAX_SWEEP_LAGS)
+    rf = config.receptive_field
+    rows = []
+    for lag in lags:
+        events = list(lag_parity_run(tcn_tagger(config, seed), lag, train_config, seed, device))
+        last = events[-1]
+        rows.append({"lag": lag, "accuracy": last.metrics.get("accuracy", float("nan")), "steps": last.step,
+                     "seconds": last.seconds, "receptive_field": rf, "inside": lag < rf})
+    return pd.DataFrame(rows)
+
+
+def parity_series(receptive_field: int, lag: int) -> dict[str, int]:
+    """Series name -> lag for the lags of :func:`parity_lags`, named relative to R ("lag 63 = R − 1")."""
+    rf = check_int("receptive_field", receptive_field, 1, 2**62)
+    notes = {rf // 2: "≈ R/2", rf - 1: "= R − 1", rf: "= R", 2 * rf: "= 2R"}
+    return {f"lag {v}" + (f" ({notes[v]})" if v in notes else ""): v for v in parity_lags(rf, lag)}
+
+
+def accuracy_by_lag(history, series_lags: dict[str, int], receptive_field: int):
+    """Latest evaluated accuracy of every series in a live history -> DataFrame lag, accuracy, step, series, inside.
+
+    ``history`` has columns series, step and accuracy (NaN on steps without evaluation).
+    """
+    cols = ["lag", "accuracy", "step", "series", "inside"]
+    if "accuracy" not in history:
+        history = history.assign(accuracy=pd.Series(dtype=float))
+    scored = history.dropna(subset=["accuracy"])
+    last = scored[scored["series"].isin(list(series_lags))].groupby("series", as_index=False).last()
+    last["lag"] = last["series"].map(series_lags).astype(int)
+    last["inside"] = (last["lag"] < receptive_field).astype(bool)
+    return last[cols].sort_values("lag", ignore_index=True)

@@ -1,0 +1,242 @@
+"""Page "LayerNorm placement" (seed: "The Importance of Architectural Stability").
+
+Post-LN, Pre-LN and DeepNorm Transformers: per-layer gradient norms at initialisation and the Post/Pre
+ratio at the last layer as depth grows; the float64 Jacobian identities of a residual sublayer; how far
+each block is from the identity map; and the warm-up race of Post-LN against Pre-LN on copy memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from lrd_core.gradients import flat_jacobian
+from lrd_core.limits import (
+    MAX_BATCH,
+    MAX_TRANSFORMER_LAYERS,
+)
+from lrd_core.models.heads import SequenceTagger
+from lrd_core.models.transformer import PLACEMENT_NAMES, PLACEMENTS, Residual, TransformerConfig, TransformerStack
+from lrd_core.task_runs import copy_memory_run
+from lrd_core.tasks import (
+    LN_COPY_GAP,
+    LN_COPY_LENGTH,
+    LN_COPY_SYMBOLS,
+    copy_memory,
+)
+from lrd_core.theory import (
+    copy_memory_loss,
+    sqrt_depth_law,
+)
+from lrd_core.train import StepEvent, TrainConfig, split_seed
+from lrd_core.validate import check_choice, check_int
+
+LN_HEADS = 4  # attention heads of the probed and trained Transformers
+
+
+LN_PROBE_BATCH = 16  # copy-memory sequences in the gradient probe's loss
+
+
+LN_RATIO_DEPTHS = (3, 6, 12, 24, 48)  # depths of the Post/Pre ratio curve
+
+
+LN_JAC_WIDTH, LN_JAC_STEPS = 16, 6  # d_model and positions of the float64 Jacobian probes: (96 x 96) matrices
+
+
+LN_ORDER = ("post", "deepnorm", "pre")  # row order: charts colour series in first-seen order (Post-LN's kin together)
+
+
+def layernorm_tagger(placement: str, n_layers: int, d_model: int, generator: torch.Generator,
+                     dtype=torch.float32) -> SequenceTagger:
+    """A Transformer stack with a per-step classifier for the LayerNorm copy task (one-hot in, logits out).
+
+    Built from ``generator`` in the same order for every placement, so with the same seed the three
+    placements share every weight except for DeepNorm's β scaling."""
+    config = TransformerConfig(LN_COPY_SYMBOLS + 2, d_model, LN_HEADS, n_layers, 4 * d_model, placement)
+    return SequenceTagger(TransformerStack(config, generator), d_model, LN_COPY_SYMBOLS + 1, generator).to(dtype)
+
+
+def block_weights(block: torch.nn.Module) -> list[torch.Tensor]:
+    """The weight matrices of a block's linear maps (W_q, W_k, W_v, W_o, W_1, W_2): no biases, no LayerNorm."""
+    return [m.weight for m in block.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def _copy_loss(model: SequenceTagger, x: torch.Tensor, y: torch.Tensor, streams: list[torch.Tensor]) -> torch.Tensor:
+    logits = model.head(model.encoder.final_norm(streams[-1]))  # (B, T, classes)
+    return F.cross_entropy(logits.transpose(1, 2), y)  # logits (B, classes, T) vs y (B, T)
+
+
+def layernorm_gradient_probe(placement: str, n_layers: int, seed: int, *, d_model: int = 64,
+                             batch: int = LN_PROBE_BATCH) -> pd.DataFrame:
+    """Gradients at initialisation of the copy-task loss of a fresh Transformer, layer by layer.
+
+    One backward pass gives ||∂L/∂W|| for the weights of every block l = 1..N (``kind`` "weights") and
+    ||∂L/∂x_l|| for the residual stream x_0..x_N (``kind`` "stream"). Model and batch come from
+    ``torch.Generator(seed)``. Tidy DataFrame: placement (display name), layer, kind, grad_norm.
+    """
+    check_choice("placement", placement, PLACEMENTS)
+    n_layers = check_int("n_layers", n_layers, 1, MAX_TRANSFORMER_LAYERS)
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+    model = layernorm_tagger(placement, n_layers, d_model, g)
+    x, y = copy_memory(batch, LN_COPY_GAP, g, n_symbols=LN_COPY_SYMBOLS, length=LN_COPY_LENGTH)
+    streams = model.encoder.levels(x)  # [x_0 .. x_N], each (B, T, D)
+    weights = [block_weights(b) for b in model.encoder.blocks]
+    grads = torch.autograd.grad(_copy_loss(model, x, y, streams), streams + [w for ws in weights for w in ws])
+    stream_grads, weight_grads = grads[: len(streams)], grads[len(streams):]
+    per_block = len(weights[0])
+    name = PLACEMENT_NAMES[placement]
+    rows = [{"placement": name, "layer": l, "kind": "stream", "grad_norm": float(gr.double().norm())}
+            for l, gr in enumerate(stream_grads)]
+    rows += [{"placement": name, "layer": l + 1, "kind": "weights",
+              "grad_norm": float(torch.cat([gr.double().flatten() for gr in weight_grads[l * per_block:(l + 1) * per_block]]).norm())}
+             for l in range(n_layers)]
+    return pd.DataFrame(rows)
+
+
+def layernorm_gradients(n_layers: int, seed: int, *, d_model: int = 64) -> pd.DataFrame:
+    """:func:`layernorm_gradient_probe` for all three placements, same seed, stacked."""
+    return pd.concat([layernorm_gradient_probe(p, n_layers, seed, d_model=d_model) for p in LN_ORDER],
+                     ignore_index=True)
+
+
+def last_layer_ratio(depths, seeds, *, d_model: int = 64) -> pd.DataFrame:
+    """||∂L/∂W|| of the last block's weights, Post-LN over Pre-LN, by depth, averaged over ``seeds``.
+
+    For each depth and seed both placements share their weights (same seed). DataFrame: depth, series,
+    ratio, with the measured mean ("Post-LN / Pre-LN") and the √N law through the first depth's mean.
+    """
+    depths = [check_int("depth", d, 1, MAX_TRANSFORMER_LAYERS) for d in depths]
+    seeds = [check_int("seed", s, 0, 2**63 - 1) for s in seeds]
+    check_int("number of seeds", len(seeds), 1, 16)
+    rows = []
+    for depth in depths:
+        for seed in seeds:
+            last = {}
+            for p in ("post", "pre"):
+                df = layernorm_gradient_probe(p, depth, seed, d_model=d_model)
+                last[p] = float(df[(df["kind"] == "weights") & (df["layer"] == depth)]["grad_norm"].iloc[0])
+            rows.append({"depth": depth, "seed": seed, "ratio": last["post"] / last["pre"]})
+    mean = pd.DataFrame(rows).groupby("depth", as_index=False)["ratio"].mean().assign(series="Post-LN / Pre-LN")
+    N0, r0 = float(mean["depth"].iloc[0]), float(mean["ratio"].iloc[0])
+    law = pd.DataFrame({"depth": depths, "series": f"√N law through N = {N0:g}",
+                        "ratio": sqrt_depth_law(np.asarray(depths, dtype=float), N0, r0)})
+    return pd.concat([mean[["depth", "series", "ratio"]], law], ignore_index=True)
+
+
+def sublayer_jacobian_split(residual: Residual, x: torch.Tensor) -> dict:
+    """The Jacobian J of one residual sublayer at x (1, T, D), next to the form its placement predicts.
+
+    pre: J = I + J_{F∘LN}(x), so J − I is exactly the Jacobian of F(LN(x));
+    post / deepnorm: J = J_LN(αx + F(x))·(αI + J_F(x)) (α = 1 for post).
+    Returns J, the prediction, max |J − prediction| ("error") and ||J − I||_F / ||I||_F ("distance").
+    """
+    J = flat_jacobian(residual, x)
+    eye = torch.eye(J.shape[0], dtype=J.dtype)
+    F_, norm, alpha = residual.sublayer, residual.norm, residual.alpha
+    if residual.placement == "pre":
+        predicted = eye + flat_jacobian(lambda v: F_(norm(v)), x)
+    else:
+        J_ln = flat_jacobian(norm, alpha * x + F_(x))
+        predicted = J_ln @ (alpha * eye + flat_jacobian(F_, x))
+    return {"J": J, "predicted": predicted, "error": float((J - predicted).abs().max()),
+            "distance": float((J - eye).norm() / eye.norm())}
+
+
+def jacobian_identity_table(seed: int, *, d_model: int = LN_JAC_WIDTH, T: int = LN_JAC_STEPS) -> pd.DataFrame:
+    """Each placement's sublayer Jacobians (attention and MLP of one block) against their predicted form,
+    in float64 at a random input; one row per (placement, sublayer) with the max error and ||J − I||_F/||I||_F."""
+    forms = {"pre": "I + J of F(LN(x))", "post": "J_LN · (I + J_F)", "deepnorm": "J_LN · (α I + J_F)"}
+    rows = []
+    for p in PLACEMENTS:
+        g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+        block = layernorm_tagger(p, 1, d_model, g, torch.float64).encoder.blocks[0]
+        x = torch.randn(1, check_int("T", T, 1, 32), d_model, generator=g, dtype=torch.float64)
+        for name, residual in (("attention", block.attention), ("MLP", block.mlp)):
+            split = sublayer_jacobian_split(residual, x)
+            rows.append({"placement": PLACEMENT_NAMES[p], "sublayer": name, "J equals": forms[p],
+                         "max |J − form|": split["error"], "‖J − I‖ / ‖I‖": split["distance"]})
+    return pd.DataFrame(rows)
+
+
+def block_distance_from_identity(n_layers: int, seed: int, *, d_model: int = LN_JAC_WIDTH,
+                                 T: int = LN_JAC_STEPS) -> pd.DataFrame:
+    """||J_l − I||_F / ||I||_F for every block l of a fresh float64 stack of each placement, J_l = ∂x_l/∂x_{l−1}
+    taken at the block's own input on a copy-task sequence. DataFrame: placement, layer, distance."""
+    n_layers = check_int("n_layers", n_layers, 1, MAX_TRANSFORMER_LAYERS)
+    rows = []
+    for p in LN_ORDER:
+        g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+        model = layernorm_tagger(p, n_layers, d_model, g, torch.float64)
+        x, _ = copy_memory(1, LN_COPY_GAP, g, n_symbols=LN_COPY_SYMBOLS, length=LN_COPY_LENGTH)
+        with torch.no_grad():
+            streams = model.encoder.levels(x.double()[:, : check_int("T", T, 1, x.shape[1])])
+        for l, block in enumerate(model.encoder.blocks, start=1):
+            J = flat_jacobian(block, streams[l - 1])
+            eye = torch.eye(J.shape[0], dtype=J.dtype)
+            rows.append({"placement": PLACEMENT_NAMES[p], "layer": l, "distance": float((J - eye).norm() / eye.norm())})
+    return pd.DataFrame(rows)
+
+
+LN_TRAIN_PLACEMENTS = ("post", "pre")
+
+
+LN_SCHEDULES = {"no warm-up": "constant rate", "warm-up": "warm-up, then linear decay"}  # panel -> what it does
+
+
+LN_BASELINE = copy_memory_loss(LN_COPY_GAP, LN_COPY_LENGTH, 1 / LN_COPY_SYMBOLS)  # blanks right, symbols guessed
+
+
+LN_SOLVED = copy_memory_loss(LN_COPY_GAP, LN_COPY_LENGTH, 0.9)  # every symbol recalled with probability 0.9
+
+
+def layernorm_model(placement: str, n_layers: int, d_model: int, seed: int) -> SequenceTagger:
+    """A Transformer tagger for the LayerNorm copy task from the init generator of ``seed``:
+    one-hot (B, T, LN_COPY_SYMBOLS + 2) -> logits (B, T, LN_COPY_SYMBOLS + 1)."""
+    init, _ = split_seed(seed)
+    return layernorm_tagger(placement, n_layers, d_model, init)
+
+
+def layernorm_series(placement: str, panel: str) -> str:
+    """Series name of one run, e.g. "Post-LN, no warm-up"."""
+    return f"{'Post-LN' if placement == 'post' else 'Pre-LN'}, {panel}"
+
+
+def layernorm_race(
+    config: TrainConfig, seed: int, device: str = "cpu", *, n_layers: int = 6, d_model: int = 64,
+    warmup_steps: int = 200,
+) -> dict[str, Callable[[], Iterator[StepEvent]]]:
+    """Four run factories: Post-LN and Pre-LN, each at ``config.lr`` from the first step ("no warm-up")
+    and with ``warmup_steps`` of linear warm-up followed by linear decay to 0 ("warm-up").
+
+    All four share the seed: the same initial weights (up to placement) and the same copy-memory batches
+    (LN_COPY_LENGTH symbols, LN_COPY_GAP blanks, replay). ``config``'s own schedule is replaced. Arguments
+    are checked here, before anything is built.
+    """
+    check_int("n_layers", n_layers, 1, MAX_TRANSFORMER_LAYERS)
+    warmup_steps = check_int("warmup_steps", warmup_steps, 0, config.steps)
+    schedules = {"no warm-up": replace(config, warmup_steps=0, schedule="constant"),
+                 "warm-up": replace(config, warmup_steps=warmup_steps, schedule="linear")}
+    layernorm_model("pre", n_layers, d_model, seed)  # checks d_model and seed now, not at Start
+
+    def factory(placement: str, panel: str):
+        return lambda: copy_memory_run(layernorm_model(placement, n_layers, d_model, seed), LN_COPY_GAP,
+                                       schedules[panel], seed, device, n_symbols=LN_COPY_SYMBOLS,
+                                       length=LN_COPY_LENGTH)
+
+    return {layernorm_series(p, panel): factory(p, panel) for panel in LN_SCHEDULES for p in LN_TRAIN_PLACEMENTS}
+
+
+def layernorm_panels(history: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Split a live history of :func:`layernorm_race` into its two panels ("no warm-up", "warm-up"),
+    each with ``series`` reduced to the placement ("Post-LN", "Pre-LN") so colours match across panels."""
+    out = {}
+    for panel in LN_SCHEDULES:
+        rows = history[history["series"].str.endswith(", " + panel)] if len(history) else history
+        out[panel] = rows.assign(series=rows["series"].str.split(",").str[0]) if len(rows) else rows
+    return out

@@ -1,0 +1,1 @@
+"""Command-line entry points that drive the app (they may import Streamlit; lrd_core never does)."""
