@@ -1,1 +1,4 @@
-"""Benchmarks that print ratios measured side by side in one run; run from the repo root as ``python -m bench.<name>``."""
+"""Benchmarks that print ratios measured side by side in one run.
+
+Run from the repo root as ``python -m bench.<name>``.
+"""

@@ -19,7 +19,8 @@ def single_thread() -> str:
     import torch
 
     torch.set_num_threads(1)
-    return f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, torch.get_num_threads()={torch.get_num_threads()}"
+    omp = os.environ.get("OMP_NUM_THREADS")
+    return f"threads: OMP_NUM_THREADS={omp}, torch.get_num_threads()={torch.get_num_threads()}"
 
 
 def header(title: str) -> None:
@@ -27,7 +28,10 @@ def header(title: str) -> None:
     import torch
 
     print(f"== {title} ==")
-    print(f"python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}, {os.cpu_count()} CPUs visible")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs visible"
+    )
     print(single_thread())
 
 

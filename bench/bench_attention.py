@@ -10,10 +10,10 @@ import os
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
 
-from bench._timing import header, result  # noqa: E402
+from bench._timing import header, result
 from lrd_core import (
     gradients,
-    theory,  # noqa: E402
+    theory,
 )
 from lrd_core.experiments import attention
 
@@ -38,10 +38,17 @@ def main() -> None:
     print("name | measured | target | verdict")
     for col, label in (("seconds", "time"), ("saved_bytes", "memory")):
         slope = gradients.loglog_slope(large["L"], large[col])
-        result(f"log-log slope of {label}, L >= {LARGE}", slope, f"{exponent:g} +- 0.3", abs(slope - exponent) <= 0.3,
-               "{:.2f}")
-    print(f"(slope of time over all L: {gradients.loglog_slope(cost['L'], cost['seconds']):.2f}; "
-          "the linear projections flatten it at small L)")
+        result(
+            f"log-log slope of {label}, L >= {LARGE}",
+            slope,
+            f"{exponent:g} +- 0.3",
+            abs(slope - exponent) <= 0.3,
+            "{:.2f}",
+        )
+    print(
+        f"(slope of time over all L: {gradients.loglog_slope(cost['L'], cost['seconds']):.2f}; "
+        "the linear projections flatten it at small L)"
+    )
 
 
 if __name__ == "__main__":

@@ -43,11 +43,21 @@ def bench_jacobian() -> None:
     fast, slow = flat_jacobian(block, x), jacobian_rows(block, x)
     diff = (fast - slow).abs().max().item()
     print(f"block Jacobian {tuple(fast.shape)}: max |vectorised − row by row| = {diff:.1e}")
-    t_fast, t_slow = compare(lambda: flat_jacobian(block, x), lambda: jacobian_rows(block, x),
-                             repeats=REPEATS, warmup=WARMUP, clock=time.process_time)
+    t_fast, t_slow = compare(
+        lambda: flat_jacobian(block, x),
+        lambda: jacobian_rows(block, x),
+        repeats=REPEATS,
+        warmup=WARMUP,
+        clock=time.process_time,
+    )
     print(f"median CPU seconds: vectorised {t_fast:.4f}, row by row {t_slow:.4f}")
-    result("speed-up row by row / vectorised", t_slow / t_fast, f">= {JAC_TARGET:g}x", t_slow / t_fast >= JAC_TARGET,
-           fmt="{:.1f}x")
+    result(
+        "speed-up row by row / vectorised",
+        t_slow / t_fast,
+        f">= {JAC_TARGET:g}x",
+        t_slow / t_fast >= JAC_TARGET,
+        fmt="{:.1f}x",
+    )
     result("agreement max abs diff", diff, "<= 1e-12", diff <= 1e-12, fmt="{:.1e}")
 
 
@@ -69,17 +79,23 @@ def step_fn(placement: str):
 def bench_steps() -> None:
     pre = step_fn("pre")
     for placement in ("post", "deepnorm"):
-        t_other, t_pre = compare(step_fn(placement), pre, repeats=REPEATS * 4, warmup=WARMUP,
-                                 clock=time.process_time)
+        t_other, t_pre = compare(step_fn(placement), pre, repeats=REPEATS * 4, warmup=WARMUP, clock=time.process_time)
         print(f"{placement}: {1000 * t_other:.1f} ms per step, pre: {1000 * t_pre:.1f} ms")
         ratio = t_other / t_pre
-        result(f"step time {placement} / pre", ratio, f"within {STEP_TOLERANCE:.0%} of 1",
-               abs(ratio - 1) <= STEP_TOLERANCE, fmt="{:.2f}")
+        result(
+            f"step time {placement} / pre",
+            ratio,
+            f"within {STEP_TOLERANCE:.0%} of 1",
+            abs(ratio - 1) <= STEP_TOLERANCE,
+            fmt="{:.2f}",
+        )
 
 
 def main() -> None:
-    header(f"LayerNorm placement: block Jacobian (T={LN_JAC_STEPS}, D={LN_JAC_WIDTH}) and training step "
-           f"({LAYERS} blocks, d_model {WIDTH}, batch {BATCH})")
+    header(
+        f"LayerNorm placement: block Jacobian (T={LN_JAC_STEPS}, D={LN_JAC_WIDTH}) and training step "
+        f"({LAYERS} blocks, d_model {WIDTH}, batch {BATCH})"
+    )
     bench_jacobian()
     bench_steps()
 

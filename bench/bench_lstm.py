@@ -9,13 +9,13 @@ import os
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
 
-import time  # noqa: E402
+import time
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
-from bench._timing import compare, header, result  # noqa: E402
-from lrd_core.models.recurrent import GRU, LSTM  # noqa: E402
+from bench._timing import compare, header, result
+from lrd_core.models.recurrent import GRU, LSTM
 
 T, HIDDEN, BATCH, SEED = 100, 64, 64, 0
 REPEATS, WARMUP = 21, 3
@@ -42,12 +42,14 @@ def main() -> None:
     hand_lstm, hand_gru = LSTM.from_torch(fused_lstm), GRU.from_torch(fused_gru)
     err = (hand_lstm(x) - fused_lstm(x)[0]).abs().max().item()
     print(f"max |h_hand - h_fused| (LSTM) = {err:.2e}")
-    hand, fused = compare(forward_backward(hand_lstm, x), forward_backward(fused_lstm, x), REPEATS, WARMUP,
-                          clock=time.process_time)
+    hand, fused = compare(
+        forward_backward(hand_lstm, x), forward_backward(fused_lstm, x), REPEATS, WARMUP, clock=time.process_time
+    )
     print(f"LSTM: hand {1e3 * hand:.1f} ms, nn.LSTM {1e3 * fused:.1f} ms (CPU time, medians of {REPEATS})")
     result("hand LSTM / nn.LSTM, forward+backward", hand / fused, f"<= {TARGET}", hand / fused <= TARGET, "{:.2f}x")
-    hand, fused = compare(forward_backward(hand_gru, x), forward_backward(fused_gru, x), REPEATS, WARMUP,
-                          clock=time.process_time)
+    hand, fused = compare(
+        forward_backward(hand_gru, x), forward_backward(fused_gru, x), REPEATS, WARMUP, clock=time.process_time
+    )
     print(f"GRU: hand {1e3 * hand:.1f} ms, nn.GRU {1e3 * fused:.1f} ms; ratio {hand / fused:.2f}x (no target)")
 
 

@@ -11,22 +11,23 @@ import os
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
 
-import time  # noqa: E402
+import time
 
 t0 = time.perf_counter()
+import torch  # noqa: E402, F401 - imported here only to time the import on its own
 
 t_torch = time.perf_counter() - t0
 t0 = time.perf_counter()
-import streamlit  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
+import streamlit  # noqa: E402 - timed on its own, after torch
+from streamlit.testing.v1 import AppTest  # noqa: E402 - timed with streamlit
 
 t_streamlit = time.perf_counter() - t0
 
-import logging  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import logging  # noqa: E402 - after the timed imports above
+import sys  # noqa: E402 - after the timed imports above
+from pathlib import Path  # noqa: E402 - after the timed imports above
 
-from bench._timing import header, result  # noqa: E402
+from bench._timing import header, result  # noqa: E402 - after the timed imports above
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")  # AppTest resolves relative paths from the caller's file
 PAGE = "pages/1_Vanishing_gradients.py"
@@ -56,7 +57,9 @@ def main() -> None:
         lambda record: "missing ScriptRunContext" not in record.getMessage()
     )
     header("page render: pages/1_Vanishing_gradients.py default view under AppTest")
-    print(f"imports: torch {t_torch:.2f} s, streamlit + AppTest {t_streamlit:.2f} s (streamlit {streamlit.__version__})")
+    print(
+        f"imports: torch {t_torch:.2f} s, streamlit + AppTest {t_streamlit:.2f} s (streamlit {streamlit.__version__})"
+    )
 
     before = set(sys.modules)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -64,8 +67,10 @@ def main() -> None:
     at.run()
     cold, cold_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     heavy = sorted({m.split(".")[0] for m in set(sys.modules) - before} & HEAVY)
-    print(f"first render, cold cache (from_file + switch_page + run, includes importing lrd_core/lrd_ui): "
-          f"{cold:.2f} s wall, {cold_cpu:.2f} s CPU of this process -> {check(at, 'first render')}")
+    print(
+        f"first render, cold cache (from_file + switch_page + run, includes importing lrd_core/lrd_ui): "
+        f"{cold:.2f} s wall, {cold_cpu:.2f} s CPU of this process -> {check(at, 'first render')}"
+    )
     print(f"  libraries first imported during it: {', '.join(heavy) or 'none'}")
 
     start = time.perf_counter()
@@ -77,8 +82,10 @@ def main() -> None:
     at2 = open_page()
     at2.run()
     fresh = time.perf_counter() - start
-    print(f"second render, new session, warm cache (from_file + switch_page + run): {fresh:.2f} s "
-          f"-> {check(at2, 'new session')}")
+    print(
+        f"second render, new session, warm cache (from_file + switch_page + run): {fresh:.2f} s "
+        f"-> {check(at2, 'new session')}"
+    )
 
     from lrd_core.experiments.vanishing import vanishing_probe
     from lrd_core.models.recurrent import RNNConfig
@@ -89,8 +96,13 @@ def main() -> None:
     print(f"for reference: the page's probe alone (vanishing_probe, T=200, H=64, warm imports) {probe_s:.3f} s")
 
     result("first render after torch import, s", cold, f"< {TARGET_S:g} s", cold < TARGET_S, fmt="{:.2f}")
-    result("first render, CPU s (less sensitive to other load)", cold_cpu, f"< {TARGET_S:g} s", cold_cpu < TARGET_S,
-           fmt="{:.2f}")
+    result(
+        "first render, CPU s (less sensitive to other load)",
+        cold_cpu,
+        f"< {TARGET_S:g} s",
+        cold_cpu < TARGET_S,
+        fmt="{:.2f}",
+    )
     result("second render (new session), s", fresh, f"< {TARGET_S:g} s", fresh < TARGET_S, fmt="{:.2f}")
 
 

@@ -49,8 +49,9 @@ def main() -> None:
     print(f"server RSS after the home page {after_home:.0f} MB, after all {len(PAGES)} pages {after_all:.0f} MB")
     print("name | measured | target | verdict")
     result("cold start to first chart, s", cold, f"<= {COLD_TARGET_S:g} s", cold <= COLD_TARGET_S, "{:.1f}")
-    result("server RSS after every page, MB", after_all, f"<= {RSS_TARGET_MB:g} MB", after_all <= RSS_TARGET_MB,
-           "{:.0f}")
+    result(
+        "server RSS after every page, MB", after_all, f"<= {RSS_TARGET_MB:g} MB", after_all <= RSS_TARGET_MB, "{:.0f}"
+    )
 
 
 if __name__ == "__main__":

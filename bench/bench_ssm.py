@@ -13,11 +13,11 @@ import time
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
 
-import torch  # noqa: E402
+import torch
 
-from bench._timing import compare, header, result  # noqa: E402
-from lrd_core.experiments import state_space  # noqa: E402
-from lrd_core.models import s4d  # noqa: E402
+from bench._timing import compare, header, result
+from lrd_core.experiments import state_space
+from lrd_core.models import s4d
 
 L, H, N, BATCH, SEED = 4096, 64, 64, 1, 0
 COST_LENGTHS, COST_WIDTH = (256, 512, 1024, 2048, 4096), 64
@@ -40,12 +40,15 @@ def fft_vs_scan() -> None:
     def by_fft(kernel: bool):
         return lambda: [s4d.ssm_fft(u, s4d.s4d_kernel(dt, A, C, L) if kernel else K) for _ in range(INNER)]
 
-    t_scan, t_fft = compare(lambda: s4d.ssm_scan(u, dt, A, C), by_fft(True), repeats=REPEATS, warmup=WARMUP,
-                            clock=CLOCK)
+    t_scan, t_fft = compare(
+        lambda: s4d.ssm_scan(u, dt, A, C), by_fft(True), repeats=REPEATS, warmup=WARMUP, clock=CLOCK
+    )
     _, t_conv = compare(lambda: None, by_fft(False), repeats=REPEATS, warmup=WARMUP, clock=CLOCK)
     t_fft, t_conv = t_fft / INNER, t_conv / INNER
-    print(f"recurrence {t_scan * 1e3:.1f} ms | kernel + FFT {t_fft * 1e3:.2f} ms | FFT convolution alone "
-          f"{t_conv * 1e3:.2f} ms")
+    print(
+        f"recurrence {t_scan * 1e3:.1f} ms | kernel + FFT {t_fft * 1e3:.2f} ms | FFT convolution alone "
+        f"{t_conv * 1e3:.2f} ms"
+    )
     print("name | measured | target | verdict")
     result("speed-up recurrence / (kernel + FFT)", t_scan / t_fft, ">= 20x", t_scan / t_fft >= 20, "{:.1f}x")
     print(f"(recurrence / FFT convolution alone: {t_scan / t_conv:.0f}x)")
@@ -55,8 +58,10 @@ def cost_table() -> None:
     df = state_space.sequence_costs(COST_LENGTHS, (COST_WIDTH,), N, SEED, repeats=REPEATS)
     wide = df.pivot(index="L", columns="model", values="seconds") * 1e3
     theory = df.pivot(index="L", columns="model", values="theory") * 1e3
-    print(f"\nForward ms of one layer, H = {COST_WIDTH}, N = {N}, batch 1 (theory: leading-order count scaled "
-          "to the largest L)")
+    print(
+        f"\nForward ms of one layer, H = {COST_WIDTH}, N = {N}, batch 1 (theory: leading-order count scaled "
+        "to the largest L)"
+    )
     cols = list(wide.columns)
     print(f"{'L':>6} | " + " | ".join(f"{c + ' ms':>16} | {'theory':>8}" for c in cols))
     for L_ in wide.index:

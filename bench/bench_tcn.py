@@ -12,15 +12,15 @@ import os
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
-from bench._timing import compare, header, result  # noqa: E402
+from bench._timing import compare, header, result
 from lrd_core.experiments.convolutions import tcn_tagger
-from lrd_core.limits import MAX_TCN_TRAIN_SEQ_LEN  # noqa: E402
-from lrd_core.models.tcn import TCNConfig  # noqa: E402
+from lrd_core.limits import MAX_TCN_TRAIN_SEQ_LEN
+from lrd_core.models.tcn import TCNConfig
 from lrd_core.task_runs import parity_loss
-from lrd_core.tasks import lag_parity  # noqa: E402
+from lrd_core.tasks import lag_parity
 
 LENGTHS = (256, 512, 1024, 2048, 4096)
 BATCH, LAG, SEED = 16, 40, 0
@@ -80,8 +80,9 @@ def main() -> None:
         ratios.append(t_lstm / t_tcn)
     print("name | measured | target | verdict")
     grow = ratios[-1] / ratios[0]
-    result(f"(LSTM/TCN at T={LENGTHS[-1]}) / (at T={LENGTHS[0]})", grow, "> 1 (the gap grows with T)", grow > 1,
-           "{:.2f}")
+    result(
+        f"(LSTM/TCN at T={LENGTHS[-1]}) / (at T={LENGTHS[0]})", grow, "> 1 (the gap grows with T)", grow > 1, "{:.2f}"
+    )
 
 
 def _long_batch(T: int, g: torch.Generator):

@@ -12,10 +12,10 @@ import os
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # the tokenizers library's own thread pool
 
-from bench._timing import compare, header, result  # noqa: E402
-from lrd_core import tokenize  # noqa: E402
+from bench._timing import compare, header, result
+from lrd_core import tokenize
 from lrd_core.experiments import long_context
-from lrd_core.limits import MAX_BPE_VOCAB  # noqa: E402
+from lrd_core.limits import MAX_BPE_VOCAB
 
 SMALL = 1024  # the vocabulary derived by truncation and checked against a direct training
 REPEATS, WARMUP = 3, 0
@@ -24,13 +24,24 @@ REPEATS, WARMUP = 3, 0
 def training_vs_truncation(corpus: str) -> None:
     train, held_out = tokenize.corpus_split(corpus)
     big = tokenize.train_bpe(MAX_BPE_VOCAB, train)
-    t_train, t_trunc = compare(lambda: tokenize.train_bpe(MAX_BPE_VOCAB, train),
-                               lambda: tokenize.truncate_bpe(big, SMALL), repeats=REPEATS, warmup=WARMUP)
-    same = tokenize.truncate_bpe(big, SMALL).encode(held_out).ids == tokenize.train_bpe(SMALL, train).encode(held_out).ids
+    t_train, t_trunc = compare(
+        lambda: tokenize.train_bpe(MAX_BPE_VOCAB, train),
+        lambda: tokenize.truncate_bpe(big, SMALL),
+        repeats=REPEATS,
+        warmup=WARMUP,
+    )
+    same = (
+        tokenize.truncate_bpe(big, SMALL).encode(held_out).ids == tokenize.train_bpe(SMALL, train).encode(held_out).ids
+    )
     print(f"{corpus}: {len(train):,} training characters, {len(held_out):,} held out")
     print(f"train V = {MAX_BPE_VOCAB}: {t_train:.3f} s | truncate to V = {SMALL}: {t_trunc * 1e3:.1f} ms")
-    result(f"{corpus}: truncated V = {SMALL} encodes like a direct training", float(same), "1 (identical ids)", same,
-           "{:.0f}")
+    result(
+        f"{corpus}: truncated V = {SMALL} encodes like a direct training",
+        float(same),
+        "1 (identical ids)",
+        same,
+        "{:.0f}",
+    )
     result(f"{corpus}: training seconds at V = {MAX_BPE_VOCAB}", t_train, "<= 5 s", t_train <= 5, "{:.2f}")
 
 

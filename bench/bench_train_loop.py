@@ -11,19 +11,19 @@ import os
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
 
-import statistics  # noqa: E402
-import time  # noqa: E402
+import statistics
+import time
 
-import torch  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+import torch
+from torch.nn import functional as F
 
-from bench._timing import compare_samples, header, result  # noqa: E402
+from bench._timing import compare_samples, header, result
 from lrd_core.experiments.vanishing import rnn_adding_model
-from lrd_core.models.recurrent import RNNConfig  # noqa: E402
+from lrd_core.models.recurrent import RNNConfig
 from lrd_core.task_runs import adding_run
-from lrd_core.tasks import adding_problem  # noqa: E402
+from lrd_core.tasks import adding_problem
 from lrd_core.train import (
-    TrainConfig,  # noqa: E402
+    TrainConfig,
     split_seed,
 )
 
@@ -65,8 +65,10 @@ def main() -> None:
     config = RNNConfig()  # H=64, tanh, orthogonal W, rho=1
     train_config = TrainConfig(steps=STEPS, lr=LR, batch=BATCH, clip=None, optimizer="adam")
     print(f"model: {config}\ntrain: {train_config}")
-    print(f"timing: {RUNS} runs of {STEPS} steps, each run on a fresh model; page and plain steps alternate "
-          "(A B, B A, ...); the first step of each run is untimed warm-up")
+    print(
+        f"timing: {RUNS} runs of {STEPS} steps, each run on a fresh model; page and plain steps alternate "
+        "(A B, B A, ...); the first step of each run is untimed warm-up"
+    )
 
     page_s, plain_s, page_wall, plain_wall = [], [], [], []
     identical, max_diff = True, 0.0
@@ -78,7 +80,7 @@ def main() -> None:
         plain_s += b
         plain_vals = [v.item() for v in plain_losses]
         identical &= page_losses == plain_vals
-        max_diff = max(max_diff, max(abs(p - q) for p, q in zip(page_losses, plain_vals)))
+        max_diff = max(max_diff, max(abs(p - q) for p, q in zip(page_losses, plain_vals, strict=True)))
     # whole 30-step runs by the wall clock, interleaved, as a cross-check
     for i in range(RUNS):
         for which in ("page", "plain") if i % 2 == 0 else ("plain", "page"):
@@ -88,14 +90,20 @@ def main() -> None:
                 step()
             (page_wall if which == "page" else plain_wall).append(time.perf_counter() - start)
 
-    print(f"losses bit-identical over {RUNS} x {STEPS} steps: {identical} (max |diff| {max_diff:.3e}; "
-          f"step 1 {page_losses[0]:.6f}, step {STEPS} {page_losses[-1]:.6f})")
+    print(
+        f"losses bit-identical over {RUNS} x {STEPS} steps: {identical} (max |diff| {max_diff:.3e}; "
+        f"step 1 {page_losses[0]:.6f}, step {STEPS} {page_losses[-1]:.6f})"
+    )
     med_page, med_plain = statistics.median(page_s), statistics.median(plain_s)
-    print(f"median CPU seconds per step ({len(page_s)} steps each): train {med_page * 1e3:.2f} ms, "
-          f"plain {med_plain * 1e3:.2f} ms")
+    print(
+        f"median CPU seconds per step ({len(page_s)} steps each): train {med_page * 1e3:.2f} ms, "
+        f"plain {med_plain * 1e3:.2f} ms"
+    )
     wp, wq = statistics.median(page_wall), statistics.median(plain_wall)
-    print(f"cross-check, median wall seconds per whole {STEPS}-step run incl. model set-up ({RUNS} each): "
-          f"train {wp:.3f}, plain {wq:.3f}, ratio {wp / wq:.3f}")
+    print(
+        f"cross-check, median wall seconds per whole {STEPS}-step run incl. model set-up ({RUNS} each): "
+        f"train {wp:.3f}, plain {wq:.3f}, ratio {wp / wq:.3f}"
+    )
     ratio = med_page / med_plain
     result("ratio train / plain (per-step CPU time)", ratio, f"<= {TARGET:.2f}", ratio <= TARGET, fmt="{:.3f}")
     result("losses bit-identical", float(identical), "1 (True)", identical, fmt="{:.0f}")

@@ -33,8 +33,9 @@ def run_one(name: str) -> tuple[list[dict], float, str | None]:
     """(result rows, wall seconds, error text or None) of ``python -m bench.<name>``."""
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", f"bench.{name}"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=TIMEOUT_S)
+        proc = subprocess.run(
+            [sys.executable, "-m", f"bench.{name}"], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S
+        )
     except subprocess.TimeoutExpired:
         return [], time.perf_counter() - start, f"timed out after {TIMEOUT_S} s"
     rows = [m.groupdict() | {"script": name} for line in proc.stdout.splitlines() if (m := ROW.match(line.strip()))]
@@ -56,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         if error:
             failed.append((name, error))
             rows.append({"script": name, "name": "script failed", "measured": "-", "target": "-", "verdict": "ERROR"})
-    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in ("script", "name", "measured", "target")} if rows \
-        else {}
+    widths = (
+        {k: max(len(k), *(len(r[k]) for r in rows)) for k in ("script", "name", "measured", "target")} if rows else {}
+    )
     print()
     print(" | ".join(k.ljust(w) for k, w in widths.items()) + " | verdict")
     print("-|-".join("-" * w for w in widths.values()) + "-|--------")

@@ -44,7 +44,11 @@ def rule(value: float, label: str, *, color: str = "gray", vertical: bool = Fals
     pos = alt.X("value:Q") if vertical else alt.Y("value:Q")
     line = alt.Chart(data).mark_rule(strokeDash=[8, 5], strokeWidth=2, color=color).encode(pos)
     edge = {"y": alt.value(0)} if vertical else {"x": alt.value(alt.expr("width"))}
-    place = dict(align="left", baseline="top", dx=5, dy=4) if vertical else dict(align="right", baseline="bottom", dx=-6, dy=-3)
+    place = (
+        {"align": "left", "baseline": "top", "dx": 5, "dy": 4}
+        if vertical
+        else {"align": "right", "baseline": "bottom", "dx": -6, "dy": -3}
+    )
     halo = alt.Chart(data).mark_text(fontSize=14, color=color, stroke="white", strokeWidth=4, **place)
     text = alt.Chart(data).mark_text(fontSize=14, color=color, **place)
     return alt.layer(line, *(t.encode(pos, text="label:N", **edge) for t in (halo, text)))
@@ -97,24 +101,33 @@ def log_line_chart(
     names = [n for n in names if n not in dashed] + [n for n in names if n in dashed]
     dash = [DASHES[dashed.index(n) % len(DASHES)] if n in dashed else [1, 0] for n in names]
     width = [2.5 if n in dashed else 4 for n in names]
-    legend = alt.Legend(orient="bottom", columns=2, symbolStrokeWidth=3, symbolType="stroke", columnPadding=30,
-                        labelLimit=0)  # 0: long theory labels in full, not cut with "…"
+    legend = alt.Legend(
+        orient="bottom", columns=2, symbolStrokeWidth=3, symbolType="stroke", columnPadding=30, labelLimit=0
+    )  # 0: long theory labels in full, not cut with "…"
     if color_by:  # colour by group, dash by measured/theory
         positive = positive.assign(kind=np.where(positive[series].isin(dashed), "theory (dashed)", "measured"))
         kinds = ["measured", "theory (dashed)"]
-        style_enc = dict(
-            color=alt.Color(f"{color_by}:N", title=None, sort=list(dict.fromkeys(data[color_by])), legend=legend),
-            strokeDash=alt.StrokeDash("kind:N", title=None, scale=alt.Scale(domain=kinds, range=[[1, 0], DASHES[0]]),
-                                      legend=alt.Legend(orient="top", symbolStrokeWidth=3, symbolType="stroke")),
-            strokeWidth=alt.StrokeWidth("kind:N", scale=alt.Scale(domain=kinds, range=[4, 2.5]), legend=None),
-            detail=f"{series}:N",
-        )
+        style_enc = {
+            "color": alt.Color(f"{color_by}:N", title=None, sort=list(dict.fromkeys(data[color_by])), legend=legend),
+            "strokeDash": alt.StrokeDash(
+                "kind:N",
+                title=None,
+                scale=alt.Scale(domain=kinds, range=[[1, 0], DASHES[0]]),
+                legend=alt.Legend(orient="top", symbolStrokeWidth=3, symbolType="stroke"),
+            ),
+            "strokeWidth": alt.StrokeWidth("kind:N", scale=alt.Scale(domain=kinds, range=[4, 2.5]), legend=None),
+            "detail": f"{series}:N",
+        }
     else:  # colour, dash and width share one field and one domain: one legend shows all three
-        style_enc = dict(
-            color=alt.Color(f"{series}:N", title=None, scale=alt.Scale(domain=names), legend=legend),
-            strokeDash=alt.StrokeDash(f"{series}:N", title=None, scale=alt.Scale(domain=names, range=dash), legend=legend),
-            strokeWidth=alt.StrokeWidth(f"{series}:N", title=None, scale=alt.Scale(domain=names, range=width), legend=legend),
-        )
+        style_enc = {
+            "color": alt.Color(f"{series}:N", title=None, scale=alt.Scale(domain=names), legend=legend),
+            "strokeDash": alt.StrokeDash(
+                f"{series}:N", title=None, scale=alt.Scale(domain=names, range=dash), legend=legend
+            ),
+            "strokeWidth": alt.StrokeWidth(
+                f"{series}:N", title=None, scale=alt.Scale(domain=names, range=width), legend=legend
+            ),
+        }
     lines = (
         alt.Chart(positive)
         .mark_line(clip=True)
@@ -131,8 +144,12 @@ def log_line_chart(
         .encode(
             x=x_enc,
             y=alt.Y("floor:Q", scale=y_scale),
-            shape=alt.Shape("note:N", title=None, scale=alt.Scale(range=["triangle-down"]),  # else a circle
-                            legend=alt.Legend(orient="bottom", labelLimit=0)),
+            shape=alt.Shape(
+                "note:N",
+                title=None,
+                scale=alt.Scale(range=["triangle-down"]),  # else a circle
+                legend=alt.Legend(orient="bottom", labelLimit=0),
+            ),
             tooltip=[series, x, "note"],
         )
     )
@@ -140,7 +157,9 @@ def log_line_chart(
     return alt.layer(*layers).properties(title=title)
 
 
-def loss_chart(history: pd.DataFrame, *, baseline: float | None, solved: float | None, y_title: str = "loss") -> alt.LayerChart:
+def loss_chart(
+    history: pd.DataFrame, *, baseline: float | None, solved: float | None, y_title: str = "loss"
+) -> alt.LayerChart:
     """Training loss (log y) against step, one line per ``series``, with baseline and solved rules.
 
     ``history`` has columns step, loss, series.
@@ -162,13 +181,25 @@ def loss_chart(history: pd.DataFrame, *, baseline: float | None, solved: float |
 
 
 def step_chart(
-    df: pd.DataFrame, x: str, y: str, *, x_title: str, y_title: str, reference: float | None = None,
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    x_title: str,
+    y_title: str,
+    reference: float | None = None,
     reference_label: str = "",
 ) -> alt.LayerChart:
     """A plain line of ``y`` against ``x`` (linear axes) with an optional labelled reference level drawn on top."""
     data = df[np.isfinite(df[y].astype(float))]
-    line = alt.Chart(data).mark_line(strokeWidth=2.5).encode(
-        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y(f"{y}:Q", title=y_title), tooltip=[x, alt.Tooltip(y, format=".4f")]
+    line = (
+        alt.Chart(data)
+        .mark_line(strokeWidth=2.5)
+        .encode(
+            x=alt.X(f"{x}:Q", title=x_title),
+            y=alt.Y(f"{y}:Q", title=y_title),
+            tooltip=[x, alt.Tooltip(y, format=".4f")],
+        )
     )
     if reference is None:
         return alt.layer(line)
@@ -201,19 +232,24 @@ def dilation_tree_chart(reach: pd.DataFrame, receptive_field: int) -> alt.LayerC
         alt.Chart(data)
         .mark_bar(height=14, color="#1f77b4")
         .encode(
-            x=alt.X("position:Q", title=f"input position (output at t = {T - 1}, right edge)",
-                    scale=alt.Scale(domain=[0, T], nice=False)),
+            x=alt.X(
+                "position:Q",
+                title=f"input position (output at t = {T - 1}, right edge)",
+                scale=alt.Scale(domain=[0, T], nice=False),
+            ),
             x2="end:Q",
             y=y,
             tooltip=["name:N", "position:Q", "lag:Q", "count:Q"],
         )
     )
-    return alt.layer(band, marks, rule(T - receptive_field, f"t − R + 1 (R = {receptive_field})", color="#d62728",
-                                       vertical=True))
+    return alt.layer(
+        band, marks, rule(T - receptive_field, f"t − R + 1 (R = {receptive_field})", color="#d62728", vertical=True)
+    )
 
 
-def accuracy_chart(history: pd.DataFrame, chance: float = CHANCE, *, y_title: str = "held-out accuracy"
-                   ) -> alt.LayerChart:
+def accuracy_chart(
+    history: pd.DataFrame, chance: float = CHANCE, *, y_title: str = "held-out accuracy"
+) -> alt.LayerChart:
     """Accuracy (0..1) against training step, one line per series, with the chance level dashed.
 
     ``history`` has columns series, step, accuracy (NaN rows are skipped). The
@@ -251,13 +287,21 @@ def accuracy_vs_lag_chart(df: pd.DataFrame, receptive_field: int) -> alt.LayerCh
         .encode(
             x=alt.X("lag:Q", title="lag between the two bits", scale=alt.Scale(domain=[0, top], nice=False)),
             y=alt.Y("accuracy:Q", title="held-out accuracy", scale=alt.Scale(domain=[0.4, 1.0], clamp=True)),
-            color=alt.Color("inside:N", title=None, scale=alt.Scale(domain=[True, False], range=["#1f77b4", "#d62728"]),
-                            legend=alt.Legend(orient="bottom", labelExpr="datum.value ? 'lag < R' : 'lag ≥ R'")),
+            color=alt.Color(
+                "inside:N",
+                title=None,
+                scale=alt.Scale(domain=[True, False], range=["#1f77b4", "#d62728"]),
+                legend=alt.Legend(orient="bottom", labelExpr="datum.value ? 'lag < R' : 'lag ≥ R'"),
+            ),
             tooltip=["series:N", "lag:Q", "step:Q", alt.Tooltip("accuracy:Q", format=".3f")],
         )
     )
-    return alt.layer(shade, rule(receptive_field, f"R = {receptive_field}", color="#d62728", vertical=True),
-                     rule(CHANCE, f"chance {CHANCE:g}"), points)
+    return alt.layer(
+        shade,
+        rule(receptive_field, f"R = {receptive_field}", color="#d62728", vertical=True),
+        rule(CHANCE, f"chance {CHANCE:g}"),
+        points,
+    )
 
 
 # --- Attention page ---
@@ -291,13 +335,19 @@ def chars_per_token_chart(df: pd.DataFrame) -> alt.LayerChart:
         alt.Chart(df)
         .mark_line(strokeWidth=3, point=alt.OverlayMarkDef(size=90))
         .encode(
-            x=alt.X("vocab_size:Q", title="BPE vocabulary size V (log)", scale=alt.Scale(type="log", base=2),
-                    axis=alt.Axis(values=sizes, format=",d")),
-            y=alt.Y("chars_per_token:Q", title="characters per token c (held-out text)",
-                    scale=alt.Scale(domainMin=0)),
+            x=alt.X(
+                "vocab_size:Q",
+                title="BPE vocabulary size V (log)",
+                scale=alt.Scale(type="log", base=2),
+                axis=alt.Axis(values=sizes, format=",d"),
+            ),
+            y=alt.Y("chars_per_token:Q", title="characters per token c (held-out text)", scale=alt.Scale(domainMin=0)),
             color=alt.Color("corpus:N", title=None, legend=alt.Legend(orient="bottom")),
-            tooltip=["corpus:N", alt.Tooltip("vocab_size:Q", format=",d"),
-                     alt.Tooltip("chars_per_token:Q", format=".3f")],
+            tooltip=[
+                "corpus:N",
+                alt.Tooltip("vocab_size:Q", format=",d"),
+                alt.Tooltip("chars_per_token:Q", format=".3f"),
+            ],
         )
     )
     return alt.layer(lines, rule(1.0, "characters: c = 1"))
@@ -313,13 +363,25 @@ def token_boxes_chart(boxes: pd.DataFrame, width: int = 72) -> alt.LayerChart:
     data = boxes.assign(end=boxes["col"] + boxes["length"], mid=boxes["col"] + boxes["length"] / 2)
     x = alt.X("col:Q", axis=None, scale=alt.Scale(domain=[0, width], nice=False))
     y = alt.Y("row:O", axis=None)
-    boxes_layer = alt.Chart(data).mark_bar(stroke="white", strokeWidth=1.5).encode(
-        x=x, x2="end:Q", y=y,
-        color=alt.Color("band:N", legend=None, scale=alt.Scale(domain=[0, 1], range=["#c6dbef", "#fdd0a2"])),
-        tooltip=[alt.Tooltip("token:Q", title="token #"), alt.Tooltip("shown:N", title="text")],
+    boxes_layer = (
+        alt.Chart(data)
+        .mark_bar(stroke="white", strokeWidth=1.5)
+        .encode(
+            x=x,
+            x2="end:Q",
+            y=y,
+            color=alt.Color("band:N", legend=None, scale=alt.Scale(domain=[0, 1], range=["#c6dbef", "#fdd0a2"])),
+            tooltip=[alt.Tooltip("token:Q", title="token #"), alt.Tooltip("shown:N", title="text")],
+        )
     )
-    text = alt.Chart(data).mark_text(fontSize=13, font="monospace", color="black").encode(
-        x=alt.X("mid:Q", scale=alt.Scale(domain=[0, width], nice=False), axis=None), y=y, text="shown:N",
+    text = (
+        alt.Chart(data)
+        .mark_text(fontSize=13, font="monospace", color="black")
+        .encode(
+            x=alt.X("mid:Q", scale=alt.Scale(domain=[0, width], nice=False), axis=None),
+            y=y,
+            text="shown:N",
+        )
     )
     return alt.layer(boxes_layer, text)
 
@@ -329,12 +391,22 @@ def segment_attention_chart(df: pd.DataFrame) -> alt.LayerChart:
     boundary and the cue marked. ``df`` from :func:`lrd_core.probes.segment_attention`."""
     data = df.assign(end=df["key"] + 1)
     lo, hi = int(df["key"].min()), int(df["key"].max()) + 1
-    x = alt.X("key:Q", title="key position (left of the boundary: cached memory)",
-              scale=alt.Scale(domain=[lo, hi], nice=False), axis=alt.Axis(format="d", tickMinStep=1))
-    heat = alt.Chart(data).mark_rect().encode(
-        x=x, x2="end:Q", y=alt.Y("row:N", title=None, sort=sorted(df["row"].unique())),
-        color=alt.Color("alpha:Q", title="α", scale=alt.Scale(scheme="blues", domain=[0, 1])),
-        tooltip=["row:N", "key:Q", alt.Tooltip("alpha:Q", format=".3f"), "memory:N"],
+    x = alt.X(
+        "key:Q",
+        title="key position (left of the boundary: cached memory)",
+        scale=alt.Scale(domain=[lo, hi], nice=False),
+        axis=alt.Axis(format="d", tickMinStep=1),
+    )
+    heat = (
+        alt.Chart(data)
+        .mark_rect()
+        .encode(
+            x=x,
+            x2="end:Q",
+            y=alt.Y("row:N", title=None, sort=sorted(df["row"].unique())),
+            color=alt.Color("alpha:Q", title="α", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+            tooltip=["row:N", "key:Q", alt.Tooltip("alpha:Q", format=".3f"), "memory:N"],
+        )
     )
     layers = [heat, rule(df.attrs["boundary"], "segment boundary", color="#d62728", vertical=True)]
     if df.attrs["cue"] >= lo:
@@ -345,22 +417,33 @@ def segment_attention_chart(df: pd.DataFrame) -> alt.LayerChart:
 # --- Overview (home page) ---
 
 
-def overview_chart(df: pd.DataFrame, measured: pd.DataFrame | None = None, y_min: float = 1e-20
-                   ) -> alt.LayerChart:
+def overview_chart(df: pd.DataFrame, measured: pd.DataFrame | None = None, y_min: float = 1e-20) -> alt.LayerChart:
     """Signal against dependency length for every architecture (``lrd_core.overview.overview_frame``),
     log-log, cut at ``y_min``; the attention line (constant 1) is dashed so the TCN's line shows under it.
     ``measured`` (columns architecture, L, signal) is drawn as black points over the curves."""
     attention = tuple(a for a in df["architecture"].unique() if a.startswith("attention"))
-    lines = log_line_chart(df, "L", "signal", "architecture", x_title="dependency length L (steps, log)",
-                           y_title="signal reaching L steps back (log)", log_x=True, y_min=y_min, dashed=attention)
+    lines = log_line_chart(
+        df,
+        "L",
+        "signal",
+        "architecture",
+        x_title="dependency length L (steps, log)",
+        y_title="signal reaching L steps back (log)",
+        log_x=True,
+        y_min=y_min,
+        dashed=attention,
+    )
     if measured is None or measured.empty:
         return lines
     points = (
         alt.Chart(measured[measured["signal"] >= y_min])
         .mark_point(size=70, filled=True, color="black")
-        .encode(x="L:Q", y="signal:Q",  # legend on top: a third one at the bottom would run off the chart
-                shape=alt.Shape("architecture:N", title=None, legend=alt.Legend(orient="top", labelLimit=0)),
-                tooltip=["architecture:N", "L:Q", alt.Tooltip("signal:Q", format=".3e")])
+        .encode(
+            x="L:Q",
+            y="signal:Q",  # legend on top: a third one at the bottom would run off the chart
+            shape=alt.Shape("architecture:N", title=None, legend=alt.Legend(orient="top", labelLimit=0)),
+            tooltip=["architecture:N", "L:Q", alt.Tooltip("signal:Q", format=".3e")],
+        )
     )
     return alt.layer(lines, points).resolve_scale(shape="independent")  # points and underflow: own legends
 
@@ -370,12 +453,14 @@ def overview_chart(df: pd.DataFrame, measured: pd.DataFrame | None = None, y_min
 PLACEMENT_COLORS = {"Post-LN": "#0068c9", "Pre-LN": "#ff2b2b"}  # the same colour for a placement in every panel
 
 
-def placement_loss_chart(history: pd.DataFrame, *, baseline: float | None, solved: float | None,
-                         y_title: str = "loss") -> alt.LayerChart:
+def placement_loss_chart(
+    history: pd.DataFrame, *, baseline: float | None, solved: float | None, y_title: str = "loss"
+) -> alt.LayerChart:
     """:func:`loss_chart` with one fixed colour per placement (series "Post-LN", "Pre-LN"), so that
     side-by-side panels agree and the two placements stay apart on a projector."""
     chart = loss_chart(history, baseline=baseline, solved=solved, y_title=y_title)
     scale = alt.Scale(domain=list(PLACEMENT_COLORS), range=list(PLACEMENT_COLORS.values()))
     chart.layer[0] = chart.layer[0].encode(
-        color=alt.Color("series:N", title=None, scale=scale, legend=alt.Legend(orient="bottom")))
+        color=alt.Color("series:N", title=None, scale=scale, legend=alt.Legend(orient="bottom"))
+    )
     return chart

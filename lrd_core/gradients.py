@@ -83,5 +83,6 @@ def median_seconds(fn, repeats: int) -> float:
 def flat_jacobian(fn, x: torch.Tensor) -> torch.Tensor:
     """The Jacobian of ``fn`` at x (1, T, D) by autograd, flattened to a (T·D, T·D) matrix."""
     shape = x.shape
-    return torch.autograd.functional.jacobian(lambda v: fn(v.view(shape)).reshape(-1), x.reshape(-1),
-                                              vectorize=True)  # (T·D, T·D)
+    return torch.autograd.functional.jacobian(
+        lambda v: fn(v.view(shape)).reshape(-1), x.reshape(-1), vectorize=True
+    )  # (T·D, T·D)

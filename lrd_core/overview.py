@@ -25,8 +25,15 @@ S4D_RE_A = 0.5  # |Re A_n| of S4D-Lin and S4D-Inv
 
 
 def overview_frame(
-    L_max: int = 2000, points: int = 240, *, rho: float = 0.9, forget_bias: float = 4.0, keep_bias: float = 3.0,
-    kernel_size: int = 2, top_layer: int = 7, dt: float = 1e-3,
+    L_max: int = 2000,
+    points: int = 240,
+    *,
+    rho: float = 0.9,
+    forget_bias: float = 4.0,
+    keep_bias: float = 3.0,
+    kernel_size: int = 2,
+    top_layer: int = 7,
+    dt: float = 1e-3,
 ) -> pd.DataFrame:
     """Tidy rows ``architecture``, ``page`` (script path), ``L`` (1..L_max, log-spaced), ``signal``.
 
@@ -41,11 +48,16 @@ def overview_frame(
         (f"plain RNN, ρ = {rho:g}: ρ^(L−1)", "pages/1_Vanishing_gradients.py"): signal_magnitude(rho, L),
         (f"LSTM, forget bias {forget_bias:g}: f^(L−1)", "pages/2_Gating.py"): forget_gate_product(forget_bias, L - 1),
         (f"GRU, keep bias {keep_bias:g}: (1−z)^(L−1)", "pages/2_Gating.py"): forget_gate_product(keep_bias, L - 1),
-        (f"dilated TCN, k = {kernel_size}, d = {top_layer}: cut at R = {R}", "pages/3_Convolutions.py"):
-            np.where(L <= R, 1.0, 0.0),
+        (f"dilated TCN, k = {kernel_size}, d = {top_layer}: cut at R = {R}", "pages/3_Convolutions.py"): np.where(
+            L <= R, 1.0, 0.0
+        ),
         ("attention: one hop at any distance", "pages/4_Attention.py"): np.ones_like(L),
         (f"S4D, Δ = {dt:g}: exp(−L/τ), τ = {tau:g}", "pages/6_State_space_models.py"): ssm_memory(L - 1, tau),
     }
-    return pd.concat([pd.DataFrame({"architecture": name, "page": page, "L": L, "signal": np.asarray(y, float)})
-                      for (name, page), y in curves.items()], ignore_index=True)
-
+    return pd.concat(
+        [
+            pd.DataFrame({"architecture": name, "page": page, "L": L, "signal": np.asarray(y, float)})
+            for (name, page), y in curves.items()
+        ],
+        ignore_index=True,
+    )

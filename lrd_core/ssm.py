@@ -24,4 +24,22 @@ from lrd_core.models.s4d import (
     time_constants,
 )
 
-__all__ = ["discretize", "INITS", "log_uniform_dt", "MAX_DT", "METHODS", "MIN_DT", "random_C", "S4D", "s4d_eigenvalues", "s4d_kernel", "s4d_parameters", "S4DConfig", "S4DKernel", "S4DModel", "ssm_fft", "ssm_scan", "time_constants"]
+__all__ = [
+    "INITS",
+    "MAX_DT",
+    "METHODS",
+    "MIN_DT",
+    "S4D",
+    "S4DConfig",
+    "S4DKernel",
+    "S4DModel",
+    "discretize",
+    "log_uniform_dt",
+    "random_C",
+    "s4d_eigenvalues",
+    "s4d_kernel",
+    "s4d_parameters",
+    "ssm_fft",
+    "ssm_scan",
+    "time_constants",
+]

@@ -60,8 +60,15 @@ def parity_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
 
 
 def heldout_run(
-    model: torch.nn.Module, draw: Callable[[int, torch.Generator], tuple], loss_fn, accuracy, config: TrainConfig,
-    seed: int, device: str, eval_every: int, eval_batch: int,
+    model: torch.nn.Module,
+    draw: Callable[[int, torch.Generator], tuple],
+    loss_fn,
+    accuracy,
+    config: TrainConfig,
+    seed: int,
+    device: str,
+    eval_every: int,
+    eval_batch: int,
 ) -> Iterator[StepEvent]:
     """Train ``model`` on fresh batches ``draw(batch, generator) -> (x, y)`` with ``loss_fn``, scoring
     ``accuracy(model, x, y)`` on one held-out batch of ``eval_batch`` every ``eval_every`` steps and at the
@@ -88,8 +95,14 @@ def heldout_run(
 
 
 def copy_memory_run(
-    model: torch.nn.Module, T: int, config: TrainConfig, seed: int, device: str = "cpu",
-    *, n_symbols: int = 8, length: int = 10,
+    model: torch.nn.Module,
+    T: int,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    n_symbols: int = 8,
+    length: int = 10,
 ) -> Iterator[StepEvent]:
     """Train a per-step classifier on fresh copy-memory batches (T blanks between show and replay) by cross-entropy.
 

@@ -74,8 +74,12 @@ def train_bpe(vocab_size: int, text: str) -> Tokenizer:
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)  # GPT-2 split, bytes as symbols
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=1, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=1,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tokenizer.train_from_iterator([text], trainer=trainer)
     return tokenizer
 
@@ -146,8 +150,8 @@ def tokens(tokenizer: Tokenizer | None, text: str) -> list[str]:
     if tokenizer is None:
         return char_tokens(text)
     ends = [end for _, end in tokenizer.encode(text).offsets]  # (n_tokens,) end offsets, in characters
-    done = [0] + list(np.maximum.accumulate(ends))  # characters covered before each token
-    return [text[done[k]:done[k + 1]] for k in range(len(ends))]
+    done = [0, *np.maximum.accumulate(ends).tolist()]  # characters covered before each token
+    return [text[done[k] : done[k + 1]] for k in range(len(ends))]
 
 
 def n_tokens(tokenizer: Tokenizer | None, text: str) -> int:

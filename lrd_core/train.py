@@ -150,8 +150,9 @@ def event_row(event: StepEvent) -> dict:
 def events_frame(events: list[StepEvent]) -> pd.DataFrame:
     """Tidy DataFrame, one row per step: step, loss, grad_norm, seconds, status, message, metrics..."""
     cols = [c for c in StepEvent.__dataclass_fields__ if c != "metrics"]
-    return pd.DataFrame([event_row(e) for e in events]).reindex(columns=cols + sorted(
-        {k for e in events for k in e.metrics}))
+    return pd.DataFrame([event_row(e) for e in events]).reindex(
+        columns=cols + sorted({k for e in events for k in e.metrics})
+    )
 
 
 def split_seed(seed: int) -> tuple[torch.Generator, torch.Generator]:
@@ -177,8 +178,12 @@ def race_summary(history, solved: float, window: int = 20):
     """Per series of a live history (columns series, step, loss): steps run, mean of the last ``window``
     losses and the first step whose running mean is below ``solved`` (None if not yet). A DataFrame."""
     rows = [
-        {"model": name, "steps": int(d["step"].max()), f"loss, mean of last {window}": float(d["loss"].tail(window).mean()),
-         "solved at step": steps_to_threshold(d["loss"].to_numpy(), solved, window)}
+        {
+            "model": name,
+            "steps": int(d["step"].max()),
+            f"loss, mean of last {window}": float(d["loss"].tail(window).mean()),
+            "solved at step": steps_to_threshold(d["loss"].to_numpy(), solved, window),
+        }
         for name, d in history.sort_values("step").groupby("series", sort=False)
     ]
     return pd.DataFrame(rows)

@@ -18,9 +18,7 @@ def check_int(name: str, value, lo: int, hi: int) -> int:
     return int(value)
 
 
-def check_float(
-    name: str, value, lo: float, hi: float, *, lo_open: bool = False
-) -> float:
+def check_float(name: str, value, lo: float, hi: float, *, lo_open: bool = False) -> float:
     """Return ``value`` as float if finite and in [lo, hi] (or (lo, hi] with lo_open)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a number in {_interval(lo, hi, lo_open)}, got {value!r}")

@@ -41,8 +41,9 @@ def setup_page(title: str, icon: str, *, uses_torch: bool = True) -> Globals:
     ``uses_torch=False`` (the home page) leaves the device switch out, so the first page a visitor
     opens does not wait for ``import torch`` (about 2 s) before its first chart.
     """
-    st.set_page_config(page_title=title, page_icon=icon, layout="wide",
-                       initial_sidebar_state="collapsed" if presenting() else "auto")
+    st.set_page_config(
+        page_title=title, page_icon=icon, layout="wide", initial_sidebar_state="collapsed" if presenting() else "auto"
+    )
     start_page(title)
     with st.sidebar:
         menu()
@@ -75,14 +76,22 @@ def global_settings(uses_torch: bool = True) -> Globals:
         ss[SEED_KEY] = ss["_linked_seed"] = linked
         ss.pop("_seed_widget", None)  # the widget restarts from the linked value
     seed = st.number_input(
-        "Seed", min_value=0, max_value=MAX_SEED, value=int(ss[SEED_KEY]), step=1, key="_seed_widget",
+        "Seed",
+        min_value=0,
+        max_value=MAX_SEED,
+        value=int(ss[SEED_KEY]),
+        step=1,
+        key="_seed_widget",
         help="Every random draw on every page comes from this seed: same seed, same numbers.",
     )
     st.query_params["seed"] = str(int(seed))
     ss["_linked_seed"] = int(seed)
     if devices is not None:
         ss[DEVICE_KEY] = st.selectbox(
-            "Device", devices, index=devices.index(ss[DEVICE_KEY]), key="_device_widget",
+            "Device",
+            devices,
+            index=devices.index(ss[DEVICE_KEY]),
+            key="_device_widget",
             help="CUDA appears when a GPU is visible to PyTorch.",
         )
     ss[SEED_KEY] = int(seed)

@@ -33,7 +33,9 @@ class LiveRun:
     def history(self) -> pd.DataFrame:
         """Tidy history, one row per (series, step): series, step, loss, grad_norm, seconds, status,
         message, and a column per metric the run evaluates (NaN on steps without evaluation)."""
-        return pd.DataFrame(self.rows, columns=None if self.rows else ["series", "step", "loss", "grad_norm", "seconds"])
+        return pd.DataFrame(
+            self.rows, columns=None if self.rows else ["series", "step", "loss", "grad_norm", "seconds"]
+        )
 
     def advance(self, steps: int, budget_s: float) -> None:
         """Advance the unfinished series round-robin, one step each per round, for up to ``steps`` rounds;
@@ -91,10 +93,25 @@ def live_panel(
     run: LiveRun | None = st.session_state.get(key)
     running = run is not None and run.running
     left, right, _ = st.columns([1, 1, 4])
-    left.button("Start", key=key + "_start", type="primary", disabled=running, icon=":material/play_arrow:",
-                on_click=_start, args=(key, factories, total_steps, settings), width="stretch")
-    right.button("Stop", key=key + "_stop", disabled=not running, icon=":material/stop:",
-                 on_click=_stop, args=(key,), width="stretch")
+    left.button(
+        "Start",
+        key=key + "_start",
+        type="primary",
+        disabled=running,
+        icon=":material/play_arrow:",
+        on_click=_start,
+        args=(key, factories, total_steps, settings),
+        width="stretch",
+    )
+    right.button(
+        "Stop",
+        key=key + "_stop",
+        disabled=not running,
+        icon=":material/stop:",
+        on_click=_stop,
+        args=(key,),
+        width="stretch",
+    )
     if err := st.session_state.get(key + "_error"):
         st.error(err)
 
@@ -115,7 +132,9 @@ def live_panel(
             st.info(f"Stopped by you at step {done}.")
         for name, event in run.last.items():
             if event.status == "diverged":
-                st.warning(f"**{name}** {event.message}. Try gradient clipping, a smaller learning rate or a smaller ρ.")
+                st.warning(
+                    f"**{name}** {event.message}. Try gradient clipping, a smaller learning rate or a smaller ρ."
+                )
             elif event.status == "budget":
                 st.warning(f"**{name}** {event.message}.")
         render(run.history())

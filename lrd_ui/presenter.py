@@ -38,8 +38,12 @@ def presenter_toggle() -> None:
     ss = st.session_state
     if "presenter" in st.query_params and PRESENTER_KEY not in ss:  # a deep link into presenter mode
         ss[PRESENTER_KEY] = st.query_params["presenter"] in ("1", "true", "True")
-    on = st.toggle("Presenter mode", bool(ss.get(PRESENTER_KEY, False)), key="_presenter_widget",
-                   help="Large type and charts for a projector; the page's sections appear one at a time.")
+    on = st.toggle(
+        "Presenter mode",
+        bool(ss.get(PRESENTER_KEY, False)),
+        key="_presenter_widget",
+        help="Large type and charts for a projector; the page's sections appear one at a time.",
+    )
     ss[PRESENTER_KEY] = on
     if on:
         st.query_params["presenter"] = "1"
@@ -72,7 +76,12 @@ def section(title: str) -> None:
     ss[SEEN_KEY] = ss.get(SEEN_KEY, 0) + 1
     key = _reveal_key()
     if presenting() and ss[SEEN_KEY] > ss.get(key, 1):
-        st.button(f"Next: {title}", key="_reveal_next", type="primary", icon=":material/arrow_downward:",
-                  on_click=lambda: ss.__setitem__(key, ss.get(key, 1) + 1))
+        st.button(
+            f"Next: {title}",
+            key="_reveal_next",
+            type="primary",
+            icon=":material/arrow_downward:",
+            on_click=lambda: ss.__setitem__(key, ss.get(key, 1) + 1),
+        )
         st.stop()
     st.subheader(title)

@@ -73,5 +73,6 @@ def preset_banner() -> None:
         return
     changed = [k for k, v in preset.params.items() if k in st.session_state and st.session_state[k] != v]
     note = f" You have changed {', '.join(changed)} since." if changed else ""
-    st.info(f"**{preset.title}** (preset `{preset.id}` v{preset.version}). {preset.point}{note}",
-            icon=":material/school:")
+    st.info(
+        f"**{preset.title}** (preset `{preset.id}` v{preset.version}). {preset.point}{note}", icon=":material/school:"
+    )

@@ -33,10 +33,17 @@ def chart(c: alt.TopLevelMixin, *, height: int | None = None, name: str | None =
     st.session_state[CHART_COUNT_KEY] = number
     stem = name or f"{page_slug()}-chart-{number}"
     cols = st.columns(len(EXPORTS) + 4)
-    for col, (label, suffix, mime, build) in zip(cols, EXPORTS):
-        col.download_button(label, data=lambda build=build: build(styled), file_name=f"{stem}.{suffix}",
-                            mime=mime, key=f"export_{suffix}_{number}", on_click="ignore",
-                            icon=":material/download:", type="tertiary")
+    for col, (label, suffix, mime, build) in zip(cols, EXPORTS, strict=True):
+        col.download_button(
+            label,
+            data=lambda build=build: build(styled),
+            file_name=f"{stem}.{suffix}",
+            mime=mime,
+            key=f"export_{suffix}_{number}",
+            on_click="ignore",
+            icon=":material/download:",
+            type="tertiary",
+        )
 
 
 def source(fn, label: str | None = None) -> None:

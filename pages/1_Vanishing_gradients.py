@@ -21,10 +21,23 @@ with st.sidebar:
     st.header("Recurrent net")
     rho = st.slider("ρ: spectral radius of W", 0.1, 2.0, 0.9, 0.05, key="rho", bind="query-params")
     activation = st.selectbox("Activation φ", ACTIVATIONS, key="act", bind="query-params")
-    w_init = st.selectbox("W initialisation", W_INITS, key="init", bind="query-params",
-                          help="orthogonal: W = ρ·Q, every singular value is ρ. gaussian: random, rescaled to spectral radius ρ.")
-    input_scale = st.slider("Input scale", 0.0, 5.0, 1.0, 0.1, key="xscale", bind="query-params",
-                            help="Bigger inputs push tanh into its flat tails (saturation).")
+    w_init = st.selectbox(
+        "W initialisation",
+        W_INITS,
+        key="init",
+        bind="query-params",
+        help="orthogonal: W = ρ·Q, every singular value is ρ. gaussian: random, rescaled to spectral radius ρ.",
+    )
+    input_scale = st.slider(
+        "Input scale",
+        0.0,
+        5.0,
+        1.0,
+        0.1,
+        key="xscale",
+        bind="query-params",
+        help="Bigger inputs push tanh into its flat tails (saturation).",
+    )
     hidden = st.select_slider("Hidden units H", [8, 16, 32, 64, 128, 256], 64, key="H", bind="query-params")
     T = st.slider("Sequence length T", 10, limits.MAX_SEQ_LEN, 200, 10, key="T", bind="query-params")
 
@@ -60,8 +73,13 @@ long = pd.concat(
 )
 show.chart(
     charts.log_line_chart(
-        long, "lag", "value", "series", x_title="distance T − t (steps back from the loss)",
-        y_title="gradient norm (log)", dashed=("theory α·ρ^(L−1)", "bound ∏‖J_k‖₂ (measured Jacobians)"),
+        long,
+        "lag",
+        "value",
+        "series",
+        x_title="distance T − t (steps back from the loss)",
+        y_title="gradient norm (log)",
+        dashed=("theory α·ρ^(L−1)", "bound ∏‖J_k‖₂ (measured Jacobians)"),
     )
 )
 factor = vanishing.decay_per_step(df)
@@ -71,8 +89,10 @@ m2.metric("ρ (weights alone)", f"{rho:g}")
 m3.metric("mean |φ′| over the sequence", f"{df['saturation'].mean():.3g}")
 overflow = gradients.first_nonfinite_lag(df)
 if overflow is not None:
-    st.warning(f"The gradient overflowed float32 (became inf or NaN) from distance {overflow} on; "
-               "those points are left off the chart. That is an exploding gradient.")
+    st.warning(
+        f"The gradient overflowed float32 (became inf or NaN) from distance {overflow} on; "
+        "those points are left off the chart. That is an exploding gradient."
+    )
 n_zero = int((df["grad_norm"] == 0).sum())
 if n_zero:
     st.info(f"{n_zero} distances received a gradient of exactly 0 (float32 underflow): red triangles at the floor.")
@@ -91,12 +111,32 @@ the gap between it and the measurement is saturation spread over many units.
 section("2 · What each step does to the signal")
 left, right = st.columns(2)
 with left:
-    show.chart(charts.step_chart(df, "t", "jac_norm", x_title="time step t", y_title="‖J_t‖₂ (spectral norm)",
-                                 reference=rho, reference_label=f"ρ = {rho:g}"), height=300)
+    show.chart(
+        charts.step_chart(
+            df,
+            "t",
+            "jac_norm",
+            x_title="time step t",
+            y_title="‖J_t‖₂ (spectral norm)",
+            reference=rho,
+            reference_label=f"ρ = {rho:g}",
+        ),
+        height=300,
+    )
     st.caption("Red dashed: ρ, the norm the weights alone would give (exact for orthogonal W).")
 with right:
-    show.chart(charts.step_chart(df, "t", "saturation", x_title="time step t", y_title="mean |φ′(a_t)|",
-                                 reference=1.0, reference_label="no saturation"), height=300)
+    show.chart(
+        charts.step_chart(
+            df,
+            "t",
+            "saturation",
+            x_title="time step t",
+            y_title="mean |φ′(a_t)|",
+            reference=1.0,
+            reference_label="no saturation",
+        ),
+        height=300,
+    )
     st.caption("1 means the activation passes the signal untouched; near 0 the units are saturated.")
 
 section("3 · The closed form, for your ρ")
@@ -104,8 +144,10 @@ lengths = np.array([10, 50, 100, 200, 500, 1000])
 table = pd.DataFrame({"L": lengths, "S_RNN(L) = α·ρ^(L−1)": theory.signal_magnitude(rho, lengths, alpha)})
 measured = df.set_index("lag")["grad_norm"]
 table["measured at distance L − 1"] = [measured.get(L - 1, np.nan) for L in lengths]
-st.dataframe(table.astype({"L": str}).map(lambda v: v if isinstance(v, str) else "—" if np.isnan(v) else f"{v:.3e}"),
-             hide_index=True)
+st.dataframe(
+    table.astype({"L": str}).map(lambda v: v if isinstance(v, str) else "—" if np.isnan(v) else f"{v:.3e}"),
+    hide_index=True,
+)
 st.caption(f"α = ‖∂L/∂h_T‖ = {alpha:.3g}. A dash: L is longer than the probed sequence (T = {T}).")
 show.source(vanishing.rnn_gradient_probe)
 
@@ -124,22 +166,33 @@ steps = c2.slider("Steps", 50, limits.MAX_STEPS, 600, 50, key="steps", bind="que
 lr = c3.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1], 3e-3, key="lr", bind="query-params")
 clip = c4.toggle("Clip gradient norm at 1", key="clip", bind="query-params")
 train_config = TrainConfig(steps=steps, lr=lr, batch=64, clip=1.0 if clip else None)
-settings = f"ρ={rho}, φ={activation}, {w_init} W, input ×{input_scale}, H={hidden}, T={train_T}, lr={lr}, clip={clip}, seed={g.seed}"
+settings = (
+    f"ρ={rho}, φ={activation}, {w_init} W, input ×{input_scale}, H={hidden}, T={train_T}, lr={lr}, clip={clip}, "
+    f"seed={g.seed}"
+)
 
 
 def render(history: pd.DataFrame) -> None:
     a, b = st.columns(2)
     with a:
-        show.chart(charts.loss_chart(history, baseline=theory.ADDING_BASELINE_MSE, solved=0.01, y_title="MSE (log)"),
-                   height=340)
+        show.chart(
+            charts.loss_chart(history, baseline=theory.ADDING_BASELINE_MSE, solved=0.01, y_title="MSE (log)"),
+            height=340,
+        )
     with b:
         grads = history.rename(columns={"grad_norm": "value"}).assign(what="‖∇θ L‖")
-        show.chart(charts.log_line_chart(grads, "step", "value", "what", x_title="training step",
-                                         y_title="gradient norm (log)"), height=340)
+        show.chart(
+            charts.log_line_chart(
+                grads, "step", "value", "what", x_title="training step", y_title="gradient norm (log)"
+            ),
+            height=340,
+        )
 
 
 live_panel(
     "rnn_adding",
     {"RNN": lambda: adding_run(rnn_adding_model(config, g.seed), train_T, train_config, g.seed, g.device)},
-    total_steps=steps, settings=settings, render=render,
+    total_steps=steps,
+    settings=settings,
+    render=render,
 )

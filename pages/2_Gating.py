@@ -16,8 +16,16 @@ g = setup_page("Gating: LSTM and GRU", ":material/alt_route:")
 
 with st.sidebar:
     st.header("Gates")
-    bias = st.slider("Gate bias b (forget / keep)", -2.0, 5.0, 1.0, 0.5, key="bias", bind="query-params",
-                     help="Initial bias of the LSTM forget gate and of the GRU keep gate: they start near sigmoid(b).")
+    bias = st.slider(
+        "Gate bias b (forget / keep)",
+        -2.0,
+        5.0,
+        1.0,
+        0.5,
+        key="bias",
+        bind="query-params",
+        help="Initial bias of the LSTM forget gate and of the GRU keep gate: they start near sigmoid(b).",
+    )
     T = st.slider("Probe length T", 10, 500, 200, 10, key="T", bind="query-params")
     hidden = st.select_slider("Hidden units H", [16, 32, 64, 128], 64, key="H", bind="query-params")
     rho = st.slider("RNN ρ (orthogonal W)", 0.5, 1.5, 1.0, 0.05, key="rho", bind="query-params")
@@ -61,23 +69,47 @@ page uses the textbook name.
 section("1 · The product of forget gates, unit by unit")
 q = distribution(hidden, bias, T, g.seed)
 sigma_b = float(theory.forget_gate_product(bias, 1))
-const = q[q["series"] == "median"].assign(series=f"constant gates σ(b)^L = {sigma_b:.3f}^L",
-                                          prod_f=lambda d: theory.forget_gate_product(bias, d["L"]))
-show.chart(charts.log_line_chart(
-    pd.concat([q, const]), "L", "prod_f", "series", x_title="number of steps L", y_title="∏ f_t over L steps (log)",
-    dashed=(const["series"].iloc[0],),
-), height=440)
-st.caption(f"A fresh LSTM with H = {hidden} reads 4 adding-problem sequences; the lines are quantiles of ∏f_t over "
-           f"units and sequences (float64; triangles: exactly 0 after underflow). Raise b to move every unit up.")
-st.markdown("The same product measured two ways in float64, T = 50: from the gates the forward pass recorded, and by "
-            "autograd with every gate held fixed. They agree to rounding:")
+const = q[q["series"] == "median"].assign(
+    series=f"constant gates σ(b)^L = {sigma_b:.3f}^L", prod_f=lambda d: theory.forget_gate_product(bias, d["L"])
+)
+show.chart(
+    charts.log_line_chart(
+        pd.concat([q, const]),
+        "L",
+        "prod_f",
+        "series",
+        x_title="number of steps L",
+        y_title="∏ f_t over L steps (log)",
+        dashed=(const["series"].iloc[0],),
+    ),
+    height=440,
+)
+st.caption(
+    f"A fresh LSTM with H = {hidden} reads 4 adding-problem sequences; the lines are quantiles of ∏f_t over "
+    f"units and sequences (float64; triangles: exactly 0 after underflow). Raise b to move every unit up."
+)
+st.markdown(
+    "The same product measured two ways in float64, T = 50: from the gates the forward pass recorded, and by "
+    "autograd with every gate held fixed. They agree to rounding:"
+)
 st.dataframe(identity(hidden, bias, g.seed).style.format("{:.3e}"))
 show.source(gating.direct_path_derivative)
 
 section("2 · The whole gradient: RNN, LSTM and GRU side by side")
 long, dashed, factors = comparison(T, hidden, g.seed, rho, bias, g.device)
-show.chart(charts.log_line_chart(long, "lag", "value", "series", x_title="distance T − t (steps back from the loss)",
-                                 y_title="‖∂L/∂h_t‖ (log)", dashed=dashed, color_by="model"), height=480)
+show.chart(
+    charts.log_line_chart(
+        long,
+        "lag",
+        "value",
+        "series",
+        x_title="distance T − t (steps back from the loss)",
+        y_title="‖∂L/∂h_t‖ (log)",
+        dashed=dashed,
+        color_by="model",
+    ),
+    height=480,
+)
 st.markdown(
     f"""
 Solid: ‖∂L/∂h_t‖ from one backward pass through each whole network (nothing
@@ -96,14 +128,23 @@ so a solid line can be flatter than its dashes, and with gates near 1 it can
 even creep upward. The measured shrink per step, next to the gates:
 """
 )
-st.dataframe(factors.rename(columns={"measured": "measured factor per step", "gain": "mean gate (ρ for RNN)",
-                                     "gain_top_unit": "largest unit's mean gate"}).style.format(precision=4),
-             hide_index=True)
+st.dataframe(
+    factors.rename(
+        columns={
+            "measured": "measured factor per step",
+            "gain": "mean gate (ρ for RNN)",
+            "gain_top_unit": "largest unit's mean gate",
+        }
+    ).style.format(precision=4),
+    hide_index=True,
+)
 show.source(gating.gating_gradient_probe)
 
 section("3 · The race: same seed, same batches, same step budget")
 c1, c2, c3, c4 = st.columns(4)
-task = c1.selectbox("Task", TASKS, key="task", bind="query-params", help="adding: the adding problem; copy: copy memory")
+task = c1.selectbox(
+    "Task", TASKS, key="task", bind="query-params", help="adding: the adding problem; copy: copy memory"
+)
 train_T = c2.slider("Training length T", 10, 300, 100, 10, key="train_T", bind="query-params")
 steps = c3.slider("Steps", 100, 3000, 1500, 100, key="steps", bind="query-params")
 lr = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 1e-2, 3e-2], 1e-2, key="lr", bind="query-params")
@@ -114,9 +155,11 @@ else:
     baseline = theory.copy_memory_loss(train_T, COPY_LENGTH, 1 / COPY_SYMBOLS)
     solved = theory.copy_memory_loss(train_T, COPY_LENGTH, 0.9)
     y_title = "cross-entropy per step (log)"
-    st.markdown(f"Read {COPY_LENGTH} symbols (of {COPY_SYMBOLS}), wait {train_T} blank steps, then replay them. "
-                f"Guessing scores {baseline:.3g}; "
-                f"the solved line is every symbol recalled with probability 0.9.")
+    st.markdown(
+        f"Read {COPY_LENGTH} symbols (of {COPY_SYMBOLS}), wait {train_T} blank steps, then replay them. "
+        f"Guessing scores {baseline:.3g}; "
+        f"the solved line is every symbol recalled with probability 0.9."
+    )
 config = TrainConfig(steps=steps, lr=lr, batch=64, clip=1.0)
 settings = f"task={task}, T={train_T}, H={hidden}, b={bias}, ρ={rho}, lr={lr}, steps={steps}, seed={g.seed}"
 
@@ -132,7 +175,16 @@ try:
 except ValueError as err:
     st.error(str(err))
 else:
-    live_panel("gating_race", factories, total_steps=steps, settings=settings, render=render,
-               steps_per_tick=4, budget_per_tick_s=1.5)
-st.caption("All three start from the same seed and see the same batches; gradients are clipped at norm 1; "
-           "the LSTM's forget gate and the GRU's keep gate start with bias b, the RNN with W = ρ·Q.")
+    live_panel(
+        "gating_race",
+        factories,
+        total_steps=steps,
+        settings=settings,
+        render=render,
+        steps_per_tick=4,
+        budget_per_tick_s=1.5,
+    )
+st.caption(
+    "All three start from the same seed and see the same batches; gradients are clipped at norm 1; "
+    "the LSTM's forget gate and the GRU's keep gate start with bias b, the RNN with W = ρ·Q."
+)

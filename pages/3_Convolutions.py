@@ -21,9 +21,14 @@ with st.sidebar:
     st.header("Convolution stack")
     k = st.slider("k: kernel size (taps per layer)", 2, PAGE_MAX_KERNEL, 2, 1, key="k", bind="query-params")
     d = st.slider("d: top layer (layers 0..d)", 0, PAGE_MAX_TOP, 5, 1, key="d", bind="query-params")
-    variant = st.selectbox("Stack", VARIANTS, key="stack", bind="query-params",
-                           help="dilated: layer ℓ has dilation 2^ℓ. undilated: dilation 1 everywhere. "
-                                "residual: Bai et al. (2018) blocks, two convolutions of dilation 2^ℓ in block ℓ.")
+    variant = st.selectbox(
+        "Stack",
+        VARIANTS,
+        key="stack",
+        bind="query-params",
+        help="dilated: layer ℓ has dilation 2^ℓ. undilated: dilation 1 everywhere. "
+        "residual: Bai et al. (2018) blocks, two convolutions of dilation 2^ℓ in block ℓ.",
+    )
 
 config = TCNConfig(1, PROBE_CHANNELS, k, d, variant)
 R = config.receptive_field
@@ -88,9 +93,18 @@ show.source(convolutions.tcn_reach)
 show.source(CausalConv1d, "Source: one causal, dilated convolution")
 
 section("3 · Growth with depth: exponential against linear")
-show.chart(charts.log_line_chart(growth(k, g.seed), "layers", "receptive_field", "series",
-                                 x_title="layers (d + 1)", y_title="receptive field R (log)",
-                                 dashed=("dilated, formula", "undilated, formula")), height=400)
+show.chart(
+    charts.log_line_chart(
+        growth(k, g.seed),
+        "layers",
+        "receptive_field",
+        "series",
+        x_title="layers (d + 1)",
+        y_title="receptive field R (log)",
+        dashed=("dilated, formula", "undilated, formula"),
+    ),
+    height=400,
+)
 st.caption(f"k = {k}. On a log axis doubling is a straight line; the undilated stack gains only k − 1 per layer.")
 
 section("4 · Train it: lag parity")
@@ -130,13 +144,21 @@ def render(history: pd.DataFrame) -> None:
 def factory(v: int):
     def start():
         st.session_state[META] = (R, series)
-        return convolutions.lag_parity_run(convolutions.tcn_tagger(train_net, g.seed), v, train_config, g.seed, g.device)
+        return convolutions.lag_parity_run(
+            convolutions.tcn_tagger(train_net, g.seed), v, train_config, g.seed, g.device
+        )
 
     return start
 
 
-live_panel("tcn_parity", {name: factory(v) for name, v in series.items()},
-           total_steps=steps, settings=settings, render=render, steps_per_tick=5)
+live_panel(
+    "tcn_parity",
+    {name: factory(v) for name, v in series.items()},
+    total_steps=steps,
+    settings=settings,
+    render=render,
+    steps_per_tick=5,
+)
 st.caption(
     "Accuracy is measured every 10 steps on a held-out batch. A lag inside the field can be learned: the default "
     "stack jumps to about 100 % within a few hundred steps, while longer lags, deeper or residual stacks may sit on a "

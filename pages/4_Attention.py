@@ -24,16 +24,27 @@ with st.sidebar:
     st.header("Encoder-decoder")
     T = st.slider("Probe length T (source symbols)", 10, 200, 100, 10, key="T", bind="query-params")
     hidden = st.select_slider("Hidden units H", [16, 32, 64, 128], 64, key="H", bind="query-params")
-    kind = st.selectbox("Attention score", ("additive", "dot"), key="score", bind="query-params",
-                        help="additive: v·tanh(W_q d + W_k h) (Bahdanau). dot: (W_q d)·h / √H.")
-    bidirectional = st.toggle("Bidirectional encoder in the probe", False, key="bi", bind="query-params",
-                              help="Off: one GRU reads left to right, so h_t is T − t steps from the end.")
+    kind = st.selectbox(
+        "Attention score",
+        ("additive", "dot"),
+        key="score",
+        bind="query-params",
+        help="additive: v·tanh(W_q d + W_k h) (Bahdanau). dot: (W_q d)·h / √H.",
+    )
+    bidirectional = st.toggle(
+        "Bidirectional encoder in the probe",
+        False,
+        key="bi",
+        bind="query-params",
+        help="Off: one GRU reads left to right, so h_t is T − t steps from the end.",
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner="Backpropagating through both encoder-decoders…")
 def gradient_probe(T: int, hidden: int, kind: str, bidirectional: bool, seed: int) -> pd.DataFrame:
-    return attention.encoder_gradient_probe(T, seed, hidden=hidden, embed=EMBED, n_symbols=SYMBOLS, attention=kind,
-                                         bidirectional=bidirectional)
+    return attention.encoder_gradient_probe(
+        T, seed, hidden=hidden, embed=EMBED, n_symbols=SYMBOLS, attention=kind, bidirectional=bidirectional
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner="Timing self-attention…")
@@ -56,8 +67,18 @@ L → c_s → h_t, however far back h_t lies.
 section("1 · The shortcut, measured: ‖∂L/∂h_t‖ at every source position")
 df = gradient_probe(T, hidden, kind, bidirectional, g.seed)
 ratios = attention.edge_ratio(df)
-show.chart(charts.log_line_chart(df, "t", "grad_norm", "series", x_title="source position t (the decoder starts after T)",
-                                 y_title="‖∂L/∂h_t‖ (log)", dashed=(attention.ATTENTION_SERIES[2],)), height=440)
+show.chart(
+    charts.log_line_chart(
+        df,
+        "t",
+        "grad_norm",
+        "series",
+        x_title="source position t (the decoder starts after T)",
+        y_title="‖∂L/∂h_t‖ (log)",
+        dashed=(attention.ATTENTION_SERIES[2],),
+    ),
+    height=440,
+)
 a, b = st.columns(2)
 a.metric("no attention: first 10 / last 10", f"{ratios[attention.ATTENTION_SERIES[0]]:.2e}")
 b.metric("attention: first 10 / last 10", f"{ratios[attention.ATTENTION_SERIES[1]]:.2e}")
@@ -73,8 +94,12 @@ through the contexts c_s with every recurrent path left out. The rest of the
 total also arrives by short routes: h_t feeds h_(t+1), h_(t+2), … and those are
 attended to as well, a few steps away rather than T − t.
 """
-    + (" With the bidirectional encoder the model without attention also reaches position 1 quickly, through the "
-       "backward GRU's last state: the signal now vanishes in the *middle*." if bidirectional else "")
+    + (
+        " With the bidirectional encoder the model without attention also reaches position 1 quickly, through the "
+        "backward GRU's last state: the signal now vanishes in the *middle*."
+        if bidirectional
+        else ""
+    )
 )
 show.source(attention.encoder_gradient_probe)
 
@@ -108,12 +133,21 @@ def render(history: pd.DataFrame) -> None:
             src = symbol_sequences(1, run_T, torch.Generator().manual_seed(g.seed), SYMBOLS)[0]
             alpha = attention.attention_map(model, src.to(next(model.parameters()).device))
             show.chart(charts.attention_heatmap(alpha), height=380)
-            st.caption("α_{s,t} of the attention model on one fixed sequence, decoded greedily. Trained on "
-                       "reversal, output s looks at source position T + 1 − s: the anti-diagonal.")
+            st.caption(
+                "α_{s,t} of the attention model on one fixed sequence, decoded greedily. Trained on "
+                "reversal, output s looks at source position T + 1 − s: the anti-diagonal."
+            )
 
 
-live_panel("attention_race", attention.attention_race(train_T, model_config, config, g.seed, g.device, keep=keep),
-           total_steps=steps, settings=settings, render=render, steps_per_tick=10, budget_per_tick_s=1.0)
+live_panel(
+    "attention_race",
+    attention.attention_race(train_T, model_config, config, g.seed, g.device, keep=keep),
+    total_steps=steps,
+    settings=settings,
+    render=render,
+    steps_per_tick=10,
+    budget_per_tick_s=1.0,
+)
 show.source(Attention.forward, "Source: one attention step, scores to context")
 
 section("3 · The bill: self-attention costs O(L²)")
@@ -122,16 +156,33 @@ cost = attention_cost(max_L, g.seed)
 top = cost[cost["L"] >= max_L // 4]  # the three largest L: the quadratic term dominates there
 slopes = {col: gradients.loglog_slope(top["L"], top[col]) for col in ("seconds", "saved_bytes")}
 left, right = st.columns(2)
-for col, where, title in (("seconds", left, "forward + backward seconds (log)"),
-                          ("saved_bytes", right, "bytes kept for backward (log)")):
+for col, where, title in (
+    ("seconds", left, "forward + backward seconds (log)"),
+    ("saved_bytes", right, "bytes kept for backward (log)"),
+):
     ref = cost.iloc[-1]
     pred = cost.assign(**{col: theory.power_law_through(cost["L"], ref["L"], ref[col])})
     frame = pd.concat([cost.assign(series="measured"), pred.assign(series="O(L²) through the largest L")])
     with where:
-        show.chart(charts.log_line_chart(frame, "L", col, "series", x_title="sequence length L", y_title=title,
-                                         dashed=("O(L²) through the largest L",), log_x=True), height=380)
-        st.metric(f"fitted slope, L ≥ {max_L // 4}", f"{slopes[col]:.2f}",
-                  delta=f"{slopes[col] - theory.ATTENTION_COST_EXPONENT:+.2f} vs O(L²) = 2", delta_color="off")
+        show.chart(
+            charts.log_line_chart(
+                frame,
+                "L",
+                col,
+                "series",
+                x_title="sequence length L",
+                y_title=title,
+                dashed=("O(L²) through the largest L",),
+                log_x=True,
+            ),
+            height=380,
+        )
+        st.metric(
+            f"fitted slope, L ≥ {max_L // 4}",
+            f"{slopes[col]:.2f}",
+            delta=f"{slopes[col] - theory.ATTENTION_COST_EXPONENT:+.2f} vs O(L²) = 2",
+            delta_color="off",
+        )
 st.markdown(
     """
 Self-attention lets every one of L tokens look at every other: it builds an

@@ -29,8 +29,13 @@ g = setup_page("Long context", ":material/data_array:")
 
 with st.sidebar:
     st.header("Tokenizer")
-    corpus = st.selectbox("Corpus", tokenize.CORPORA, key="corpus", bind="query-params",
-                          help="english: Python's interactive help text. code: standard-library source files.")
+    corpus = st.selectbox(
+        "Corpus",
+        tokenize.CORPORA,
+        key="corpus",
+        bind="query-params",
+        help="english: Python's interactive help text. code: standard-library source files.",
+    )
     V = st.select_slider("BPE vocabulary size V", tokenize.VOCAB_SIZES, 4096, key="V", bind="query-params")
     rho = st.slider("ρ: gain per recurrent step", 0.5, 0.99, 0.9, 0.01, key="rho", bind="query-params")
     W = st.select_slider("Window W (tokens)", WINDOWS, 1024, key="W", bind="query-params")
@@ -85,20 +90,35 @@ window = window[window["W"] == W]
 mine = window[(window["corpus"] == corpus) & (window["vocab_size"] == V)].iloc[0]
 a, b = st.columns(2)
 a.metric("characters (one per token)", f"{W:,}")
-b.metric(f"BPE V = {V:,}, {corpus}: W·c", f"{mine['closed_form']:,.0f}", delta=f"× {mine['chars_per_token']:.2f}",
-         delta_color="off")
+b.metric(
+    f"BPE V = {V:,}, {corpus}: W·c",
+    f"{mine['closed_form']:,.0f}",
+    delta=f"× {mine['chars_per_token']:.2f}",
+    delta_color="off",
+)
 names = {"vocab_size": "V", "chars_per_token": "c", "closed_form": "W·c", "measured": "measured"}
 mine_all = window[window["corpus"] == corpus].rename(columns=names)[list(names.values())].reset_index(drop=True)
 st.dataframe(mine_all.style.format({"c": "{:.3f}", "W·c": "{:,.0f}", "measured": "{:,.0f}"}), hide_index=True)
-st.caption(f"Characters covered by {W:,} tokens of held-out {corpus} text. W·c: the closed form. measured: the mean "
-           f"over every run of {W:,} consecutive tokens.")
+st.caption(
+    f"Characters covered by {W:,} tokens of held-out {corpus} text. W·c: the closed form. measured: the mean "
+    f"over every run of {W:,} consecutive tokens."
+)
 
 section("3 · The recurrent signal across D characters: ρ^(tokens − 1)")
 frame = signal(rho, V, corpus)
-show.chart(charts.log_line_chart(frame, "D", "signal", "series", color_by="tokenizer",
-                                 dashed=tuple(frame.loc[frame["kind"] == "closed form", "series"].unique()),
-                                 x_title="dependency length D (characters)", y_title="signal ρ^(tokens − 1) (log)"),
-           height=420)
+show.chart(
+    charts.log_line_chart(
+        frame,
+        "D",
+        "signal",
+        "series",
+        color_by="tokenizer",
+        dashed=tuple(frame.loc[frame["kind"] == "closed form", "series"].unique()),
+        x_title="dependency length D (characters)",
+        y_title="signal ρ^(tokens − 1) (log)",
+    ),
+    height=420,
+)
 D_half = int(DISTANCES[-1])
 st.markdown(
     f"""
@@ -126,10 +146,14 @@ if text:
     c.metric("characters per token", f"{len(text) / n_bpe:.2f}")
     show.chart(charts.token_boxes_chart(shown, BOX_WIDTH), height=charts.TOKEN_ROW_PX * (int(shown["row"].max()) + 1))
     if len(shown) < n_bpe:
-        st.caption(f"The first {len(shown):,} of {n_bpe:,} tokens. · is a space, ↵ a new line, → a tab, "
-                   "… a byte token holding part of a character.")
+        st.caption(
+            f"The first {len(shown):,} of {n_bpe:,} tokens. · is a space, ↵ a new line, → a tab, "
+            "… a byte token holding part of a character."
+        )
     else:
-        st.caption("Each box is one token. · is a space, ↵ a new line, → a tab, … a byte token holding part of a character.")
+        st.caption(
+            "Each box is one token. · is a space, ↵ a new line, → a tab, … a byte token holding part of a character."
+        )
 else:
     st.info("Type or paste some text to see its tokens.")
 
@@ -160,24 +184,37 @@ keep = st.session_state.setdefault(KEEP, {})
 
 
 def render(history: pd.DataFrame) -> None:
-    show.chart(charts.accuracy_chart(history, 1 / long_context.SEGMENT_SYMBOLS, y_title="held-out accuracy at the query"),
-               height=320)
+    show.chart(
+        charts.accuracy_chart(history, 1 / long_context.SEGMENT_SYMBOLS, y_title="held-out accuracy at the query"),
+        height=320,
+    )
     columns = st.columns(2)
     for col, name in zip(columns, MODE_NAMES.values(), strict=True):
         if name in keep:
             model, run_delay, run_T = keep[name]
             att = long_context.segment_attention(model, run_delay, run_T, g.seed)
             with col:
-                st.markdown(f"**{name}**: the query's attention (answer {att.attrs['answer']}, "
-                            f"predicted {att.attrs['prediction']})")
+                st.markdown(
+                    f"**{name}**: the query's attention (answer {att.attrs['answer']}, "
+                    f"predicted {att.attrs['prediction']})"
+                )
                 show.chart(charts.segment_attention_chart(att), height=300, name=f"attention-{name.replace(' ', '-')}")
 
 
-live_panel("long_context", long_context.window_vs_recurrence(delay, model_config, config, g.seed, g.device, keep=keep),
-           total_steps=steps, settings=settings, render=render, steps_per_tick=2, budget_per_tick_s=1.0)
-st.caption("Accuracy on 256 held-out sequences every 10 steps. The maps show one fixed sequence: every row is one "
-           "head, every column a key the query may read; left of the red line lie the cached states of earlier "
-           "segments, which only the recurrent model has. With M = 16, or a delay of 64 (two segments back), the "
-           "cue is still within the reach p + N·M: the recurrent model gets there through two layers of memory, "
-           "more slowly.")
+live_panel(
+    "long_context",
+    long_context.window_vs_recurrence(delay, model_config, config, g.seed, g.device, keep=keep),
+    total_steps=steps,
+    settings=settings,
+    render=render,
+    steps_per_tick=2,
+    budget_per_tick_s=1.0,
+)
+st.caption(
+    "Accuracy on 256 held-out sequences every 10 steps. The maps show one fixed sequence: every row is one "
+    "head, every column a key the query may read; left of the red line lie the cached states of earlier "
+    "segments, which only the recurrent model has. With M = 16, or a delay of 64 (two segments back), the "
+    "cue is still within the reach p + N·M: the recurrent model gets there through two layers of memory, "
+    "more slowly."
+)
 show.source(block_with_memory, "Source: one block attending to its cached memory")

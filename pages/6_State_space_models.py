@@ -23,8 +23,13 @@ g = setup_page("State-space models", ":material/waves:")
 
 with st.sidebar:
     st.header("S4D layer")
-    init = st.selectbox("Initialisation of A", s4d.INITS, key="init", bind="query-params",
-                        help="lin: A_n = −1/2 + iπn. inv: −1/2 + i(N/π)(N/(2n+1) − 1). real: A_n = −(n+1).")
+    init = st.selectbox(
+        "Initialisation of A",
+        s4d.INITS,
+        key="init",
+        bind="query-params",
+        help="lin: A_n = −1/2 + iπn. inv: −1/2 + i(N/π)(N/(2n+1) − 1). real: A_n = −(n+1).",
+    )
     dt_min = st.select_slider("Δ min", [1e-4, 1e-3, 1e-2], 1e-3, key="dt_min", bind="query-params")
     dt_max = st.select_slider("Δ max", [1e-2, 1e-1, 1.0], 1e-1, key="dt_max", bind="query-params")
     N = st.select_slider("N: modes per channel", [8, 16, 32, 64], 32, key="N", bind="query-params")
@@ -50,8 +55,10 @@ def scan_timing(N: int, init: str, seed: int) -> pd.DataFrame:
 
 @st.cache_data(max_entries=16, show_spinner="Timing LSTM, S4D and attention…")
 def costs(N: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return (state_space.sequence_costs(COST_LENGTHS, (COST_WIDTH,), N, seed),
-            state_space.sequence_costs((COST_LENGTH,), COST_WIDTHS, N, seed))
+    return (
+        state_space.sequence_costs(COST_LENGTHS, (COST_WIDTH,), N, seed),
+        state_space.sequence_costs((COST_LENGTH,), COST_WIDTHS, N, seed),
+    )
 
 
 st.markdown(
@@ -70,11 +77,25 @@ a step Δ by zero-order hold (Ā = e^(ΔA)), and lets every channel learn its ow
 section("1 · The kernel: how far back one channel looks")
 frame, reach = kernels(N, init, dt_min, dt_max, L, g.seed)
 bounds = tuple(frame.loc[frame["kind"] == "bound", "series"].unique())
-show.chart(charts.log_line_chart(frame, "l", "abs_K", "series", x_title="lag l (steps back)",
-                                 y_title="|K[l]| (log)", dashed=bounds, color_by="channel", y_min=1e-12), height=460)
-st.caption(f"S4D-{init.capitalize()}, N = {N}, {KERNEL_CHANNELS} channels with Δ log-spaced from {dt_min:g} to "
-           f"{dt_max:g}. Solid: the largest |K[l]| in each bin of lags (the kernel oscillates). Dashed: "
-           "2 Σ_n |C′_n| e^(−l/τ_n), a bound no |K[l]| can cross. The axis stops at 10⁻¹²; lines leaving it keep falling.")
+show.chart(
+    charts.log_line_chart(
+        frame,
+        "l",
+        "abs_K",
+        "series",
+        x_title="lag l (steps back)",
+        y_title="|K[l]| (log)",
+        dashed=bounds,
+        color_by="channel",
+        y_min=1e-12,
+    ),
+    height=460,
+)
+st.caption(
+    f"S4D-{init.capitalize()}, N = {N}, {KERNEL_CHANNELS} channels with Δ log-spaced from {dt_min:g} to "
+    f"{dt_max:g}. Solid: the largest |K[l]| in each bin of lags (the kernel oscillates). Dashed: "
+    "2 Σ_n |C′_n| e^(−l/τ_n), a bound no |K[l]| can cross. The axis stops at 10⁻¹²; lines leaving it keep falling."
+)
 st.markdown(
     """
 Mode n forgets like |Ā_n|^l = e^(Δ Re(A_n) l), so its **time constant is
@@ -85,14 +106,19 @@ oscillation but its modes decay 1, 2, 3, … times faster. Reach below: the last
 lag where |K| is still above 10⁻³ of its peak, over 16 channels.
 """
 )
-st.dataframe(reach.style.format({"slowest τ": "{:.4g}", "median τ": "{:.4g}", "median reach": "{:.0f}"}),
-             hide_index=True)
+st.dataframe(
+    reach.style.format({"slowest τ": "{:.4g}", "median τ": "{:.4g}", "median reach": "{:.0f}"}), hide_index=True
+)
 show.source(s4d.s4d_kernel)
 
 section("2 · Memory: e^(−L/τ) against an LSTM's f̄^L")
 mem = memory(N, init, dt_min, dt_max, f_bar)
-show.chart(charts.log_line_chart(mem, "L", "memory", "series", x_title="steps L (log)", y_title="share kept (log)",
-                                 log_x=True, y_min=1e-12), height=420)
+show.chart(
+    charts.log_line_chart(
+        mem, "L", "memory", "series", x_title="steps L (log)", y_title="share kept (log)", log_x=True, y_min=1e-12
+    ),
+    height=420,
+)
 st.markdown(
     f"""
 An LSTM whose forget gates sit at f̄ keeps f̄^L = e^(−L/τ) with
@@ -109,37 +135,69 @@ timing = scan_timing(N, init, g.seed)
 a, b = st.columns(2)
 a.metric("max |y_FFT − y_recurrence| (float32, all L)", f"{timing['max_error'].max():.2e}")
 b.metric("the same, relative to max |y|", f"{timing['rel_error'].max():.2e}")
-show.chart(charts.log_line_chart(timing, "L", "seconds", "method", x_title="sequence length L (log)",
-                                 y_title="seconds per forward pass (log)", log_x=True), height=380)
+show.chart(
+    charts.log_line_chart(
+        timing,
+        "L",
+        "seconds",
+        "method",
+        x_title="sequence length L (log)",
+        y_title="seconds per forward pass (log)",
+        log_x=True,
+    ),
+    height=380,
+)
 speed = timing.pivot(index="L", columns="method", values="seconds")
-st.caption(f"One S4D layer, H = 16, N = {N}, batch 1, median of 3, measured now on this machine. At L = "
-           f"{SCAN_LENGTHS[-1]} the FFT path is {speed.iloc[-1, 1] / speed.iloc[-1, 0]:.0f}× faster. The recurrence "
-           "takes L sequential steps; the FFT path builds K (H·N·L multiply-adds, in parallel) and convolves in "
-           "O(L log L) per channel, zero-padded to 2L so nothing wraps around.")
+st.caption(
+    f"One S4D layer, H = 16, N = {N}, batch 1, median of 3, measured now on this machine. At L = "
+    f"{SCAN_LENGTHS[-1]} the FFT path is {speed.iloc[-1, 1] / speed.iloc[-1, 0]:.0f}× faster. The recurrence "
+    "takes L sequential steps; the FFT path builds K (H·N·L multiply-adds, in parallel) and convolves in "
+    "O(L log L) per channel, zero-padded to 2L so nothing wraps around."
+)
 show.source(s4d.ssm_fft)
 
 section("4 · Cost against length and width: LSTM, S4D by FFT, self-attention")
 by_L, by_H = costs(N, g.seed)
 left, right = st.columns(2)
-for col, df, x, title in ((left, by_L, "L", f"sequence length L (H = {COST_WIDTH})"),
-                          (right, by_H, "H", f"width H (L = {COST_LENGTH})")):
-    long = pd.concat([df.assign(series=df["model"] + ", measured", y=df["seconds"]),
-                      df.assign(series=df["model"] + ", theory", y=df["theory"])])
+for col, df, x, title in (
+    (left, by_L, "L", f"sequence length L (H = {COST_WIDTH})"),
+    (right, by_H, "H", f"width H (L = {COST_LENGTH})"),
+):
+    long = pd.concat(
+        [
+            df.assign(series=df["model"] + ", measured", y=df["seconds"]),
+            df.assign(series=df["model"] + ", theory", y=df["theory"]),
+        ]
+    )
     with col:
-        show.chart(charts.log_line_chart(long, x, "y", "series", x_title=title + " (log)", log_x=True,
-                                         y_title="seconds per forward pass (log)", color_by="model",
-                                         dashed=tuple(long.loc[long["series"].str.endswith("theory"), "series"])),
-                   height=400)
-st.caption("Dashed: leading-order counts L·H² (LSTM), H·(L·N + L log L) (S4D) and L²·H (attention), each scaled "
-           "to its largest measured case. Batch 1, forward only, one thread: small sizes are dominated by overheads.")
+        show.chart(
+            charts.log_line_chart(
+                long,
+                x,
+                "y",
+                "series",
+                x_title=title + " (log)",
+                log_x=True,
+                y_title="seconds per forward pass (log)",
+                color_by="model",
+                dashed=tuple(long.loc[long["series"].str.endswith("theory"), "series"]),
+            ),
+            height=400,
+        )
+st.caption(
+    "Dashed: leading-order counts L·H² (LSTM), H·(L·N + L log L) (S4D) and L²·H (attention), each scaled "
+    "to its largest measured case. Batch 1, forward only, one thread: small sizes are dominated by overheads."
+)
 
 section(f"5 · Train it: delayed recall of one of {RECALL_SYMBOLS} symbols")
 c1, c2 = st.columns(2)
 T = c1.select_slider("Delay T", [50, 100, 250, 500, MAX_SSM_TRAIN_SEQ_LEN], 250, key="recall_T", bind="query-params")
 steps = c2.slider("Steps", 20, 600, 200, 20, key="recall_steps", bind="query-params")
-st.markdown(f"A symbol is shown at t = 0, then {T - 2} blanks, then a question mark: name the symbol. Guessing scores "
-            f"1/{RECALL_SYMBOLS}. S4D: 2 layers, H = 64, N = 32, S4D-{init.capitalize()}. LSTM: hidden 64, forget "
-            "bias 1. Same seed, same batches, Adam 3·10⁻³, batch 32.")
+st.markdown(
+    f"A symbol is shown at t = 0, then {T - 2} blanks, then a question mark: name the symbol. Guessing scores "
+    f"1/{RECALL_SYMBOLS}. S4D: 2 layers, H = 64, N = 32, S4D-{init.capitalize()}. LSTM: hidden 64, forget "
+    "bias 1. Same seed, same batches, Adam 3·10⁻³, batch 32."
+)
 config = TrainConfig(steps=steps, lr=3e-3, batch=32)
 settings = f"T={T}, steps={steps}, init={init}, seed={g.seed}"
 
@@ -148,8 +206,17 @@ def render(history: pd.DataFrame) -> None:
     show.chart(charts.accuracy_chart(history, 1 / RECALL_SYMBOLS), height=320)
 
 
-live_panel("ssm_recall", ssm_vs_lstm(T, config, g.seed, g.device, init=init), total_steps=steps,
-           settings=settings, render=render, steps_per_tick=2, budget_per_tick_s=1.0)
-st.caption("Accuracy on 256 held-out sequences every 10 steps. The S4D channels with small Δ hold the symbol "
-           "for thousands of steps from the start, so the gradient reaches it at once; the LSTM's memory after T "
-           "steps is f̄^T, and with f̄ ≈ σ(1) ≈ 0.73 nothing of the symbol arrives: it stays at chance.")
+live_panel(
+    "ssm_recall",
+    ssm_vs_lstm(T, config, g.seed, g.device, init=init),
+    total_steps=steps,
+    settings=settings,
+    render=render,
+    steps_per_tick=2,
+    budget_per_tick_s=1.0,
+)
+st.caption(
+    "Accuracy on 256 held-out sequences every 10 steps. The S4D channels with small Δ hold the symbol "
+    "for thousands of steps from the start, so the gradient reaches it at once; the LSTM's memory after T "
+    "steps is f̄^T, and with f̄ ≈ σ(1) ≈ 0.73 nothing of the symbol arrives: it stays at chance."
+)

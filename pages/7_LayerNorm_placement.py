@@ -23,8 +23,14 @@ g = setup_page("LayerNorm placement", ":material/stacked_line_chart:")
 with st.sidebar:
     st.header("Transformer stack")
     depth = st.slider("N: blocks", 2, MAX_TRANSFORMER_LAYERS, 12, 1, key="depth", bind="query-params")
-    width = st.select_slider("d_model: width", [16, 32, 64], 32, key="width", bind="query-params",
-                             help="Width of the residual stream of the probed stacks (4 attention heads).")
+    width = st.select_slider(
+        "d_model: width",
+        [16, 32, 64],
+        32,
+        key="width",
+        bind="query-params",
+        help="Width of the residual stream of the probed stacks (4 attention heads).",
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner="Backpropagating through three fresh stacks…")
@@ -64,13 +70,29 @@ section("1 · Gradient norm, layer by layer")
 grads = gradients(depth, width, g.seed)
 left, right = st.columns(2)
 with left:
-    show.chart(charts.log_line_chart(grads[grads["kind"] == "weights"], "layer", "grad_norm", "placement",
-                                     x_title="block l (1 = next to the input)", y_title="‖∂L/∂W_l‖ (log)"),
-               height=400)
+    show.chart(
+        charts.log_line_chart(
+            grads[grads["kind"] == "weights"],
+            "layer",
+            "grad_norm",
+            "placement",
+            x_title="block l (1 = next to the input)",
+            y_title="‖∂L/∂W_l‖ (log)",
+        ),
+        height=400,
+    )
 with right:
-    show.chart(charts.log_line_chart(grads[grads["kind"] == "stream"], "layer", "grad_norm", "placement",
-                                     x_title="residual stream x_l (0 = embedding)", y_title="‖∂L/∂x_l‖ (log)"),
-               height=400)
+    show.chart(
+        charts.log_line_chart(
+            grads[grads["kind"] == "stream"],
+            "layer",
+            "grad_norm",
+            "placement",
+            x_title="residual stream x_l (0 = embedding)",
+            y_title="‖∂L/∂x_l‖ (log)",
+        ),
+        height=400,
+    )
 alpha, beta = theory.deepnorm_constants(depth)
 st.caption(
     f"N = {depth} blocks (DeepNorm: α = {alpha:.3f}, β = {beta:.3f}), d_model = {width}, at initialisation, one "
@@ -83,9 +105,15 @@ show.source(layernorm.layernorm_gradient_probe)
 section("2 · Identity plus the rest: block Jacobians")
 distance, identity = jacobians(depth, g.seed)
 floor = theory.layernorm_projection_distance(layernorm.LN_JAC_WIDTH)
-show.chart(alt.layer(charts.log_line_chart(distance, "layer", "distance", "placement", x_title="block l",
-                                           y_title="‖J_l − I‖ / ‖I‖ (log)"),
-                     charts.rule(floor, f"√(2/D) = {floor:.3f}")), height=380)
+show.chart(
+    alt.layer(
+        charts.log_line_chart(
+            distance, "layer", "distance", "placement", x_title="block l", y_title="‖J_l − I‖ / ‖I‖ (log)"
+        ),
+        charts.rule(floor, f"√(2/D) = {floor:.3f}"),
+    ),
+    height=380,
+)
 st.caption(
     f"How far each block's Jacobian J_l = ∂x_l/∂x_(l−1) is from the identity (Frobenius norms; float64, "
     f"D = {layernorm.LN_JAC_WIDTH}, {layernorm.LN_JAC_STEPS} positions). Look at Pre-LN: its blocks get closer to the "
@@ -109,8 +137,19 @@ show.source(Residual, "Source: one sublayer with its residual and LayerNorm")
 section("3 · The gap grows with depth")
 ratio = ratios(width, g.seed)
 law = tuple(s for s in ratio["series"].unique() if s.startswith("√N"))
-show.chart(charts.log_line_chart(ratio, "depth", "ratio", "series", x_title="N: blocks (log)",
-                                 y_title="Post-LN / Pre-LN at the last block (log)", dashed=law, log_x=True), height=400)
+show.chart(
+    charts.log_line_chart(
+        ratio,
+        "depth",
+        "ratio",
+        "series",
+        x_title="N: blocks (log)",
+        y_title="Post-LN / Pre-LN at the last block (log)",
+        dashed=law,
+        log_x=True,
+    ),
+    height=400,
+)
 st.caption(
     f"Gradient norm of the last block's weights, Post-LN divided by Pre-LN, mean of {RATIO_SEEDS} seeds, "
     f"d_model = {width}. Follow the solid line against the dashed √N line."
@@ -152,8 +191,15 @@ def render(history: pd.DataFrame) -> None:
     for col, (panel, data) in zip(st.columns(2), panels.items(), strict=True):
         with col:
             st.markdown(f"**{panel}** ({layernorm.LN_SCHEDULES[panel]})")
-            show.chart(charts.placement_loss_chart(data, baseline=layernorm.LN_BASELINE, solved=layernorm.LN_SOLVED,
-                                                   y_title="cross-entropy per step (log)"), height=320)
+            show.chart(
+                charts.placement_loss_chart(
+                    data,
+                    baseline=layernorm.LN_BASELINE,
+                    solved=layernorm.LN_SOLVED,
+                    y_title="cross-entropy per step (log)",
+                ),
+                height=320,
+            )
     if len(history):
         summary = race_summary(history, layernorm.LN_SOLVED)
         st.dataframe(summary, hide_index=True)
@@ -164,15 +210,23 @@ def render(history: pd.DataFrame) -> None:
 
 
 try:
-    factories = layernorm.layernorm_race(config, g.seed, g.device, n_layers=layers, d_model=TRAIN_WIDTH,
-                                    warmup_steps=warmup)
+    factories = layernorm.layernorm_race(
+        config, g.seed, g.device, n_layers=layers, d_model=TRAIN_WIDTH, warmup_steps=warmup
+    )
 except ValueError as err:
     st.error(str(err))
 else:
-    live_panel("ln_race", factories, total_steps=steps, settings=settings, render=render,
-               steps_per_tick=6, budget_per_tick_s=1.0)
+    live_panel(
+        "ln_race",
+        factories,
+        total_steps=steps,
+        settings=settings,
+        render=render,
+        steps_per_tick=6,
+        budget_per_tick_s=1.0,
+    )
 st.caption(
     "All four runs share the seed, so the same starting weights and the same batches. Watch the left panel: at the "
-    "defaults Pre-LN should drop below the solved line while Post-LN stays stuck above the baseline. On the right, warm-up lets "
-    "Post-LN train too. A run whose loss turns infinite is stopped and reported above."
+    "defaults Pre-LN should drop below the solved line while Post-LN stays stuck above the baseline. "
+    "On the right, warm-up lets Post-LN train too. A run whose loss turns infinite is stopped and reported above."
 )

@@ -22,16 +22,25 @@ for i, ex in enumerate(EXERCISES, start=1):
     with st.container(border=True):
         st.markdown(f"**{i}. {ex.topic}.** {ex.question}")
         left, right = st.columns([2, 3])
-        value = left.number_input("Your answer", value=None, format="%.6g", key=f"ex_{ex.id}",
-                                  placeholder="a number", label_visibility="collapsed")
+        value = left.number_input(
+            "Your answer",
+            value=None,
+            format="%.6g",
+            key=f"ex_{ex.id}",
+            placeholder="a number",
+            label_visibility="collapsed",
+        )
         right.page_link(ex.page, label="Show me on the page", query_params=ex.query, icon=":material/open_in_new:")
         if value is not None:
             if ex.check(value):
                 score += 1
                 st.success(f"Right: {ex.answer():.6g}.")
             else:
-                st.error("Not yet: try again, or open the explanation." if math.isfinite(value)
-                         else "Please enter a finite number.")
+                st.error(
+                    "Not yet: try again, or open the explanation."
+                    if math.isfinite(value)
+                    else "Please enter a finite number."
+                )
         with st.expander("Explanation and answer"):
             st.markdown(f"{ex.explanation} **Answer: {ex.answer():.6g}.**")
 

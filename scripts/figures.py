@@ -70,16 +70,22 @@ def write_figures(out: Path, scripts: list[str], fmt: str = "png") -> list[Path]
 
 def all_pages() -> list[str]:
     """app.py and every numbered page script, in menu order."""
-    return ["app.py"] + sorted((str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("[0-9]*_*.py")),
-                                key=lambda s: int(Path(s).name.split("_")[0]))
+    return [
+        "app.py",
+        *sorted(
+            (str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("[0-9]*_*.py")),
+            key=lambda s: int(Path(s).name.split("_")[0]),
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.figures", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the figure files (created if missing)")
     parser.add_argument("--format", choices=FORMATS, default="png")
-    parser.add_argument("--pages", nargs="*", default=None,
-                        help="page numbers to export (default: all; 0 is the home page)")
+    parser.add_argument(
+        "--pages", nargs="*", default=None, help="page numbers to export (default: all; 0 is the home page)"
+    )
     args = parser.parse_args(argv)
     scripts = all_pages()
     if args.pages is not None:

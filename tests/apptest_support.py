@@ -58,7 +58,7 @@ def set_random(at: AppTest, rng) -> list[str]:
     (a numpy Generator); the seed and presenter switches are left alone. Returns what was set."""
     done = []
     for s in at.slider:
-        steps = int(round((s.max - s.min) / s.step))
+        steps = round((s.max - s.min) / s.step)
         value = s.min + s.step * int(rng.integers(0, steps + 1))
         s.set_value(type(s.min)(round(value, 10)) if isinstance(s.min, float) else int(value))
         done.append(f"{s.key}={s.value}")

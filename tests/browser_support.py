@@ -46,7 +46,7 @@ ACTION_MS = 60_000
 # Streamlit 1.67 DOM: an Altair chart is a div[data-testid=stVegaLiteChart] (vega-embed) holding
 # an <svg class="marks"> (or a <canvas> with the canvas renderer).
 CHART = '[data-testid="stVegaLiteChart"]'
-CHART_DRAWING = f'{CHART} svg.marks, {CHART} canvas'
+CHART_DRAWING = f"{CHART} svg.marks, {CHART} canvas"
 EXCEPTION = "stException"  # st.exception / an uncaught error in a page script
 STATUS_WIDGET = '[data-testid="stStatusWidget"]'  # "Running..." indicator while a script runs
 STALE = '[data-testid="stElementContainer"][data-stale="true"]'  # left over from a previous run
@@ -76,7 +76,10 @@ def playwright_sync_api():
 
 
 def url_path(script: str) -> str:
-    """URL path Streamlit serves a page script at: app.py -> "/", pages/1_Vanishing_gradients.py -> "/Vanishing_gradients"."""
+    """URL path Streamlit serves a page script at.
+
+    app.py -> "/", pages/1_Vanishing_gradients.py -> "/Vanishing_gradients".
+    """
     if script == "app.py":
         return "/"
     return "/" + re.sub(r"^\d+_", "", Path(script).stem)
@@ -111,12 +114,22 @@ def streamlit_server(app: str = "app.py") -> Iterator[str]:
     log_path = ARTIFACTS / "streamlit-server.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     cmd = [
-        sys.executable, "-m", "streamlit", "run", app,
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        app,
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
     ]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # own process group, killed as a whole below
+        proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )  # own process group, killed as a whole below
         global LAST_SERVER_PID
         LAST_SERVER_PID = proc.pid  # for memory measurements (bench/bench_server.py, the concurrency test)
         try:

@@ -119,15 +119,15 @@ def test_deep_link_shows_its_values_and_the_same_numbers_as_by_hand(server, page
     from playwright.sync_api import expect
 
     label = "measured shrink factor per step"
-    page.goto(server + bs.url_path("pages/1_Vanishing_gradients.py") + "?seed=3&rho=0.7&T=100",
-              timeout=bs.PAGE_LOAD_MS)
+    page.goto(server + bs.url_path("pages/1_Vanishing_gradients.py") + "?seed=3&rho=0.7&T=100", timeout=bs.PAGE_LOAD_MS)
     expect(page.locator(bs.CHART_DRAWING).first).to_be_visible(timeout=bs.PAGE_LOAD_MS)
     bs.wait_until_idle(page)
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_test_id("stNumberInput").first.locator("input")).to_have_value("3")
     expect(sidebar.get_by_test_id("stSlider").filter(has_text="ρ").get_by_role("slider")).to_have_value("0.7")
-    expect(sidebar.get_by_test_id("stSlider").filter(has_text="Sequence length").get_by_role("slider")
-           ).to_have_value("100")
+    expect(sidebar.get_by_test_id("stSlider").filter(has_text="Sequence length").get_by_role("slider")).to_have_value(
+        "100"
+    )
     linked = _metric_value(page, label)
 
     page.goto(server + bs.url_path("pages/1_Vanishing_gradients.py"), timeout=bs.PAGE_LOAD_MS)
@@ -144,6 +144,7 @@ def test_deep_link_shows_its_values_and_the_same_numbers_as_by_hand(server, page
         for _ in range(presses):
             handle.press("ArrowLeft")
         bs.wait_until_idle(page)
-    expect(page.get_by_test_id("stMetric").filter(has_text=label).first.get_by_test_id("stMetricValue")
-           ).to_have_text(linked, timeout=bs.PAGE_LOAD_MS)
+    expect(page.get_by_test_id("stMetric").filter(has_text=label).first.get_by_test_id("stMetricValue")).to_have_text(
+        linked, timeout=bs.PAGE_LOAD_MS
+    )
     assert "seed=3" in page.url and "rho=0.7" in page.url  # the view is now shareable as the same link

@@ -34,7 +34,7 @@ def test_log_floor_is_a_decade_below_the_smallest_positive():
 
 def test_theory_series_are_dashed_each_in_its_own_pattern_with_one_legend():
     df = pd.DataFrame({"x": [1, 2] * 3, "y": [1.0, 0.5, 1.0, 0.4, 1.0, 0.6], "s": ["a"] * 2 + ["t1"] * 2 + ["t2"] * 2})
-    spec, (lines,) = _layers(charts.log_line_chart(df, "x", "y", "s", x_title="x", y_title="y", dashed=("t1", "t2")))
+    _spec, (lines,) = _layers(charts.log_line_chart(df, "x", "y", "s", x_title="x", y_title="y", dashed=("t1", "t2")))
     enc = lines["encoding"]
     assert enc["strokeDash"]["scale"]["domain"] == ["a", "t1", "t2"]
     solid, d1, d2 = enc["strokeDash"]["scale"]["range"]
@@ -71,8 +71,9 @@ def test_every_builder_renders_offline():
         charts.loss_chart(hist, baseline=1 / 6, solved=0.01),
         charts.step_chart(lines, "x", "y", x_title="x", y_title="y", reference=0.5, reference_label="ref"),
         charts.accuracy_chart(hist),
-        charts.accuracy_vs_lag_chart(pd.DataFrame({"lag": [3, 9], "accuracy": [1.0, 0.5], "series": "a",
-                                                   "step": 9, "inside": [True, False]}), 8),
+        charts.accuracy_vs_lag_chart(
+            pd.DataFrame({"lag": [3, 9], "accuracy": [1.0, 0.5], "series": "a", "step": 9, "inside": [True, False]}), 8
+        ),
     ]
     for chart in built:
         png = vlc.vegalite_to_png(charts.style(chart).properties(width=400).to_dict())
@@ -80,12 +81,23 @@ def test_every_builder_renders_offline():
 
 
 def test_color_by_groups_share_a_colour_and_dash_tells_theory_apart():
-    df = pd.DataFrame({"x": [1, 2] * 4, "y": [1.0, 0.5] * 4, "model": ["A"] * 4 + ["B"] * 4,
-                       "s": ["A m"] * 2 + ["A t"] * 2 + ["B m"] * 2 + ["B t"] * 2})
-    spec, (lines,) = _layers(charts.log_line_chart(df, "x", "y", "s", x_title="x", y_title="y",
-                                                   dashed=("A t", "B t"), color_by="model"))
+    df = pd.DataFrame(
+        {
+            "x": [1, 2] * 4,
+            "y": [1.0, 0.5] * 4,
+            "model": ["A"] * 4 + ["B"] * 4,
+            "s": ["A m"] * 2 + ["A t"] * 2 + ["B m"] * 2 + ["B t"] * 2,
+        }
+    )
+    spec, (lines,) = _layers(
+        charts.log_line_chart(df, "x", "y", "s", x_title="x", y_title="y", dashed=("A t", "B t"), color_by="model")
+    )
     enc = lines["encoding"]
     assert enc["color"]["field"] == "model" and enc["detail"]["field"] == "s"
     rows = _rows(spec, lines)
-    assert {(r["s"], r["kind"]) for r in rows} == {("A m", "measured"), ("A t", "theory (dashed)"),
-                                                    ("B m", "measured"), ("B t", "theory (dashed)")}
+    assert {(r["s"], r["kind"]) for r in rows} == {
+        ("A m", "measured"),
+        ("A t", "theory (dashed)"),
+        ("B m", "measured"),
+        ("B t", "theory (dashed)"),
+    }

@@ -48,9 +48,8 @@ def test_four_sessions_train_at_once_without_sharing_state():
             peak = max(peak, bs.rss_mb(bs.LAST_SERVER_PID))
             for i, page in enumerate(pages):
                 text = page.get_by_test_id("stProgress").first.inner_text() if i not in finished else ""
-                if m := re.search(r"step (\d+) / (\d+)", text):
-                    if m.group(1) == m.group(2):
-                        finished[i] = int(m.group(2))
+                if (m := re.search(r"step (\d+) / (\d+)", text)) and m.group(1) == m.group(2):
+                    finished[i] = int(m.group(2))
             time.sleep(1.0)
         peak = max(peak, bs.rss_mb(bs.LAST_SERVER_PID))
         print(f"finished {finished}; server RSS peak {peak:.0f} MB")

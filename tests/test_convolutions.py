@@ -69,8 +69,14 @@ def test_closed_forms_reject_bad_arguments_by_name(fn, args, name):
 
 @pytest.mark.parametrize(
     "bad,name",
-    [(dict(kernel_size=1), "kernel_size"), (dict(top_layer=11), "top_layer"), (dict(channels=0), "channels"),
-     (dict(channels=129), "channels"), (dict(variant="wavenet"), "variant"), (dict(input_size=0), "input_size")],
+    [
+        ({"kernel_size": 1}, "kernel_size"),
+        ({"top_layer": 11}, "top_layer"),
+        ({"channels": 0}, "channels"),
+        ({"channels": 129}, "channels"),
+        ({"variant": "wavenet"}, "variant"),
+        ({"input_size": 0}, "input_size"),
+    ],
 )
 def test_config_rejects_bad_values_by_name(bad, name):
     with pytest.raises(ValueError, match=name):
@@ -99,7 +105,7 @@ def test_kaiming_init_zero_bias_and_seeded_without_global_rng():
     a = TCN(config, torch.Generator().manual_seed(7))
     torch.manual_seed(2)  # a different global RNG state must not matter
     b = TCN(config, torch.Generator().manual_seed(7))
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
     w = a.layers[2].conv.weight.detach()  # (C, C, k): fan-in C * k = 256
     assert abs(float(w.std()) - (2.0 / 256) ** 0.5) < 0.1 * (2.0 / 256) ** 0.5
@@ -140,9 +146,9 @@ def test_measured_receptive_field_equals_formula(variant, k, d):
     assert sorted(inputs) == list(range(R))  # one solid block, no gaps
     assert not reach.attrs["truncated"] and reach.attrs["T"] > R  # unreached inputs exist, and got 0
     if variant == "dilated":
-        assert R == theory.receptive_field(k, d)
+        assert theory.receptive_field(k, d) == R
     elif variant == "residual":
-        assert R == theory.tcn_receptive_field(k, d + 1)
+        assert theory.tcn_receptive_field(k, d + 1) == R
 
 
 def test_seed_example_k2_d9_sees_1024_inputs():
@@ -160,7 +166,8 @@ def test_measurement_does_not_assume_the_formula():
 
 
 def test_dilation_tree_levels_are_multiples_of_the_dilation():
-    """Level l (output of layer l-1) is reached at lags sum_{j>=l} m_j 2^j: multiples of 2^l up to (k-1)(2^(d+1)-2^l)."""
+    """Level l (output of layer l-1) is reached at lags sum_{j>=l} m_j 2^j:
+    multiples of 2^l up to (k-1)(2^(d+1)-2^l)."""
     k, d = 3, 4
     reach = convolutions.tcn_reach(TCNConfig(channels=2, kernel_size=k, top_layer=d), seed=0)
     assert reach["level"].max() == d + 1
@@ -174,7 +181,9 @@ def test_tables_and_thinning():
     table = convolutions.receptive_field_table(2, 5, seed=0)
     assert table.set_index("variant")["measured"].to_dict() == {"dilated": 64, "undilated": 7, "residual": 127}
     assert (table["measured"] == table["formula"]).all() and (table["gaps"] == 0).all()
-    growth = convolutions.receptive_field_growth(2, 6, seed=0).pivot(index="layers", columns="series", values="receptive_field")
+    growth = convolutions.receptive_field_growth(2, 6, seed=0).pivot(
+        index="layers", columns="series", values="receptive_field"
+    )
     assert growth["dilated, measured"].tolist() == [2, 4, 8, 16, 32, 64, 128]
     assert growth["undilated, measured"].tolist() == [2, 3, 4, 5, 6, 7, 8]
     reach = convolutions.tcn_reach(TCNConfig(channels=2, kernel_size=4, top_layer=8, variant="residual"), seed=0)
@@ -195,8 +204,9 @@ def test_lag_parity_targets_are_xor_at_the_lag():
     assert set(bits.unique().tolist()) == {0, 1}
 
 
-@pytest.mark.parametrize("args,name", [((4, 10, 10), "lag"), ((4, 10, 0), "lag"), ((0, 10, 3), "batch"),
-                                       ((4, 1, 1), "T")])
+@pytest.mark.parametrize(
+    "args,name", [((4, 10, 10), "lag"), ((4, 10, 0), "lag"), ((0, 10, 3), "batch"), ((4, 1, 1), "T")]
+)
 def test_lag_parity_rejects_bad_arguments(args, name):
     with pytest.raises(ValueError, match=name):
         lag_parity(*args, torch.Generator())
@@ -206,8 +216,12 @@ def test_parity_lags_bracket_the_receptive_field():
     assert parity_lags(64, 40) == [32, 40, 63, 64, 128]
     assert parity_lags(2, 1) == [1, 2, 4]
     assert parity_lags(1534, 40) == [40]  # R - 1, R and beyond exceed MAX_LAG
-    assert parity_series(64, 63) == {"lag 32 (≈ R/2)": 32, "lag 63 (= R − 1)": 63, "lag 64 (= R)": 64,
-                                     "lag 128 (= 2R)": 128}
+    assert parity_series(64, 63) == {
+        "lag 32 (≈ R/2)": 32,
+        "lag 63 (= R − 1)": 63,
+        "lag 64 (= R)": 64,
+        "lag 128 (= 2R)": 128,
+    }
 
 
 def test_same_seed_same_numbers():
@@ -230,8 +244,13 @@ def test_parity_accuracy_counts_only_scored_steps():
 
 
 def test_accuracy_by_lag_takes_the_latest_evaluation():
-    history = pd.DataFrame({"series": ["lag 3", "lag 3", "lag 3", "lag 9 (= R)"], "step": [10, 15, 20, 10],
-                            "accuracy": [0.6, np.nan, 0.9, 0.5]})
+    history = pd.DataFrame(
+        {
+            "series": ["lag 3", "lag 3", "lag 3", "lag 9 (= R)"],
+            "step": [10, 15, 20, 10],
+            "accuracy": [0.6, np.nan, 0.9, 0.5],
+        }
+    )
     out = accuracy_by_lag(history, {"lag 3": 3, "lag 9 (= R)": 9}, receptive_field=9)
     assert out[["lag", "accuracy", "step"]].values.tolist() == [[3, 0.9, 20], [9, 0.5, 10]]
     assert out["inside"].tolist() == [True, False]

@@ -7,13 +7,20 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lrd_core import theory
-from lrd_core.models.recurrent import RNNConfig
+from lrd_core import ssm, tasks, theory
+from lrd_core.models.recurrent import GRUConfig, LSTMConfig, RNNConfig
+from lrd_core.models.segment import SegmentConfig
+from lrd_core.models.seq2seq import Seq2SeqConfig
+from lrd_core.models.tcn import TCNConfig
+from lrd_core.models.transformer import TransformerConfig
 from lrd_core.tasks import adding_problem, copy_memory
 from lrd_core.train import TrainConfig
 
 anything = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=5),
 )
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -36,7 +43,7 @@ def test_signal_magnitude_returns_or_names_the_bad_parameter(rho, L, alpha):
 @given(batch=anything, T=anything)
 def test_adding_problem_returns_or_names_the_bad_parameter(batch, T):
     try:
-        x, y = adding_problem(batch, T, torch.Generator().manual_seed(0))
+        x, _y = adding_problem(batch, T, torch.Generator().manual_seed(0))
     except ValueError as err:
         assert "batch" in str(err) or "T" in str(err)
     else:
@@ -47,7 +54,7 @@ def test_adding_problem_returns_or_names_the_bad_parameter(batch, T):
 @given(batch=st.integers(-3, 300), T=st.integers(-3, 1100), n=st.integers(-1, 70), length=st.integers(-1, 120))
 def test_copy_memory_returns_or_names_the_bad_parameter(batch, T, n, length):
     try:
-        x, y = copy_memory(batch, T, torch.Generator().manual_seed(0), n_symbols=n, length=length)
+        x, _y = copy_memory(batch, T, torch.Generator().manual_seed(0), n_symbols=n, length=length)
     except ValueError as err:
         assert any(name in str(err) for name in ("batch", "T", "n_symbols", "length"))
     else:
@@ -74,16 +81,14 @@ def test_train_config_accepts_or_names_the_bad_parameter(steps, lr, batch, clip)
 
 # --- every public closed form, task and model config: a result, or an error that names the parameter ---------
 
-from lrd_core import ssm, tasks  # noqa: E402
-from lrd_core.models.recurrent import GRUConfig, LSTMConfig  # noqa: E402
-from lrd_core.models.segment import SegmentConfig  # noqa: E402
-from lrd_core.models.seq2seq import Seq2SeqConfig  # noqa: E402
-from lrd_core.models.tcn import TCNConfig  # noqa: E402
-from lrd_core.models.transformer import TransformerConfig  # noqa: E402
 
 wild = st.one_of(  # out of range, wrong type, NaN, inf and huge
-    st.none(), st.booleans(), st.integers(-(10**18), 10**18), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=4), st.lists(st.integers(-5, 5), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**18), 10**18),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+    st.lists(st.integers(-5, 5), max_size=3),
 )
 GEN = torch.Generator().manual_seed(0)
 PUBLIC = {  # name -> (callable, its parameter names in order)
@@ -107,8 +112,10 @@ PUBLIC = {  # name -> (callable, its parameter names in order)
     "delayed_recall": (lambda b, T, n: tasks.delayed_recall(b, T, GEN, n), ("batch", "T", "n_symbols")),
     "lag_parity": (lambda b, T, lag: tasks.lag_parity(b, T, lag, GEN), ("batch", "T", "lag")),
     "segment_recall": (lambda b, T, d, n: tasks.segment_recall(b, T, d, GEN, n), ("batch", "T", "delay", "n_symbols")),
-    "symbol_sequences": (lambda b, T, n, task: tasks.symbol_sequences(b, T, GEN, n, task),
-                         ("batch", "T", "n_symbols", "task")),
+    "symbol_sequences": (
+        lambda b, T, n, task: tasks.symbol_sequences(b, T, GEN, n, task),
+        ("batch", "T", "n_symbols", "task"),
+    ),
     "s4d_eigenvalues": (ssm.s4d_eigenvalues, ("H", "N", "init")),
     "GRUConfig": (GRUConfig, ("input_size", "hidden_size", "keep_bias")),
     "LSTMConfig": (LSTMConfig, ("input_size", "hidden_size", "forget_bias")),
@@ -116,8 +123,10 @@ PUBLIC = {  # name -> (callable, its parameter names in order)
     "Seq2SeqConfig": (Seq2SeqConfig, ("n_symbols", "embed_size", "hidden_size", "attention", "bidirectional")),
     "S4DConfig": (ssm.S4DConfig, ("input_size", "channels", "state_size", "n_layers", "init", "dt_min", "dt_max")),
     "TransformerConfig": (TransformerConfig, ("input_size", "d_model", "n_heads", "n_layers", "d_ff", "placement")),
-    "SegmentConfig": (SegmentConfig, ("input_size", "d_model", "n_heads", "n_layers", "d_ff", "segment_len",
-                                      "memory_len", "mode")),
+    "SegmentConfig": (
+        SegmentConfig,
+        ("input_size", "d_model", "n_heads", "n_layers", "d_ff", "segment_len", "memory_len", "mode"),
+    ),
 }
 SOME = settings(max_examples=40, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 

@@ -77,7 +77,7 @@ def test_from_torch_rejects_unsupported_modules():
         LSTM.from_torch(nn.LSTM(2, 4))
     with pytest.raises(ValueError, match="single-layer"):
         GRU.from_torch(nn.GRU(2, 4, num_layers=2, batch_first=True))
-    with pytest.raises(ValueError, match="module must be a torch.nn.GRU"):
+    with pytest.raises(ValueError, match=r"module must be a torch\.nn\.GRU"):
         GRU.from_torch(nn.LSTM(2, 4, batch_first=True))
     with pytest.raises(ValueError, match="proj_size"):
         LSTM.from_torch(nn.LSTM(2, 4, batch_first=True, proj_size=2))
@@ -193,7 +193,7 @@ def test_same_seed_same_numbers():
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a["grad_norm"], c["grad_norm"])
     m1, m2 = (recurrent_adding_model("GRU", 8, 5) for _ in range(2))
-    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
         assert torch.equal(p1, p2)
     cfg = TrainConfig(steps=5, lr=1e-2, batch=8)
     runs = [race("adding", 12, 8, cfg, seed=3)["LSTM"]() for _ in range(2)]
@@ -354,8 +354,10 @@ def test_page_renders_with_charts_and_identity_table(page):
 
 def test_page_extremes_render(page):
     page.run()
-    for values in ({"bias": -2.0, "T": 10, "H": 16, "rho": 0.5, "train_T": 10, "steps": 100, "lr": 3e-4},
-                   {"bias": 5.0, "T": 500, "H": 128, "rho": 1.5, "train_T": 300, "steps": 3000, "lr": 3e-2}):
+    for values in (
+        {"bias": -2.0, "T": 10, "H": 16, "rho": 0.5, "train_T": 10, "steps": 100, "lr": 3e-4},
+        {"bias": 5.0, "T": 500, "H": 128, "rho": 1.5, "train_T": 300, "steps": 3000, "lr": 3e-2},
+    ):
         for key, value in values.items():
             widget = next(w for w in list(page.slider) + list(page.select_slider) if w.key == key)
             widget.set_value(value)

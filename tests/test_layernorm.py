@@ -198,8 +198,9 @@ def test_race_names_and_checks():
 @pytest.mark.slow
 def test_warmup_rescues_post_ln_at_a_high_learning_rate():
     """lr 5e-3, plain Adam, no clipping, 6 blocks, d_model 64, 600 steps; warm-up 200 steps then linear decay."""
-    factories = layernorm.layernorm_race(TrainConfig(steps=600, lr=5e-3, batch=32), 0, n_layers=6, d_model=64,
-                                    warmup_steps=200)
+    factories = layernorm.layernorm_race(
+        TrainConfig(steps=600, lr=5e-3, batch=32), 0, n_layers=6, d_model=64, warmup_steps=200
+    )
     solved = {}
     for name, make in factories.items():
         losses = [e.loss for e in make()]

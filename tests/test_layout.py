@@ -35,8 +35,15 @@ def test_experiment_modules_do_not_import_each_other(path):
 
 
 def test_every_page_topic_has_its_experiments_module():
-    assert {p.stem for p in EXPERIMENTS} >= {"vanishing", "gating", "convolutions", "attention", "long_context",
-                                              "state_space", "layernorm"}
+    assert {p.stem for p in EXPERIMENTS} >= {
+        "vanishing",
+        "gating",
+        "convolutions",
+        "attention",
+        "long_context",
+        "state_space",
+        "layernorm",
+    }
 
 
 def test_documented_public_paths_import():
@@ -45,5 +52,18 @@ def test_documented_public_paths_import():
     from lrd_core.theory import receptive_field, segment_reach, signal_magnitude, tcn_receptive_field
     from lrd_core.tokenize import bpe_tokenizer, chars_per_token
 
-    assert all(callable(f) for f in (s4d_kernel, ssm_fft, ssm_scan, adding_problem, receptive_field, segment_reach,
-                                      signal_magnitude, tcn_receptive_field, bpe_tokenizer, chars_per_token))
+    assert all(
+        callable(f)
+        for f in (
+            s4d_kernel,
+            ssm_fft,
+            ssm_scan,
+            adding_problem,
+            receptive_field,
+            segment_reach,
+            signal_magnitude,
+            tcn_receptive_field,
+            bpe_tokenizer,
+            chars_per_token,
+        )
+    )

@@ -31,8 +31,13 @@ def _widget_values(at) -> dict:
 
 
 def _sample_chart() -> alt.TopLevelMixin:
-    df = pd.DataFrame({"series": ["a"] * 5 + ["b"] * 5, "L": list(range(1, 6)) * 2,
-                       "y": [1.0, 0.5, 0.25, 0.0, 0.06, 1.0, 0.9, 0.8, 0.7, 0.6]})
+    df = pd.DataFrame(
+        {
+            "series": ["a"] * 5 + ["b"] * 5,
+            "L": list(range(1, 6)) * 2,
+            "y": [1.0, 0.5, 0.25, 0.0, 0.06, 1.0, 0.9, 0.8, 0.7, 0.6],
+        }
+    )
     return charts.style(charts.log_line_chart(df, "L", "y", "series", x_title="L", y_title="y"), 300)
 
 
@@ -271,8 +276,9 @@ def _chart_count(script: str) -> int:
 def _check_figures(tmp_path, numbers: list[str]) -> list:
     from scripts import figures
 
-    scripts = [s for s in figures.all_pages() if (s == "app.py" and "0" in numbers)
-               or Path(s).name.split("_")[0] in numbers]
+    scripts = [
+        s for s in figures.all_pages() if (s == "app.py" and "0" in numbers) or Path(s).name.split("_")[0] in numbers
+    ]
     assert figures.main(["--out", str(tmp_path), "--pages", *numbers]) == 0
     files = sorted(tmp_path.iterdir())
     for script in scripts:

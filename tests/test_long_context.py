@@ -12,8 +12,12 @@ from lrd_core.models.transformer import causal_mask
 from lrd_core.train import TrainConfig
 from tests.apptest_support import assert_clean, open_page
 
-TEXTS = ["", "plain ascii", "naïve café — “quotes” 日本語 🙂\n\tdef f(x):\r\n    return x  # done\n",
-         "\x00\x01 odd bytes \ufeff and a lone combining mark \u0301"]
+TEXTS = [
+    "",
+    "plain ascii",
+    "naïve café — “quotes” 日本語 🙂\n\tdef f(x):\r\n    return x  # done\n",
+    "\x00\x01 odd bytes \ufeff and a lone combining mark \u0301",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,7 @@ def test_chars_per_token_grows_with_vocabulary_and_exceeds_3_at_8k(table):
 @pytest.mark.parametrize("corpus", tokenize.CORPORA)
 def test_tokenization_round_trips_exactly(V, corpus):
     tok = tokenize.bpe_tokenizer(V, corpus)
-    for text in TEXTS + [tokenize.corpus_split(corpus)[1][:5000]]:
+    for text in [*TEXTS, tokenize.corpus_split(corpus)[1][:5000]]:
         assert tokenize.round_trip(tok, text) == text
         pieces = tokenize.tokens(tok, text)
         assert "".join(pieces) == text and len(pieces) == tokenize.n_tokens(tok, text)
@@ -112,8 +116,9 @@ def test_segment_recall_puts_the_cue_delay_steps_before_the_only_scored_step():
 
 
 def _model(mode: str, memory_len: int = 32, seed: int = 0) -> SegmentTransformer:
-    return SegmentTransformer(SegmentConfig(segment_len=16, memory_len=memory_len, mode=mode),
-                              torch.Generator().manual_seed(seed))
+    return SegmentTransformer(
+        SegmentConfig(segment_len=16, memory_len=memory_len, mode=mode), torch.Generator().manual_seed(seed)
+    )
 
 
 def test_memory_is_detached_no_gradient_reaches_earlier_segments():
@@ -183,7 +188,9 @@ def test_page_warns_about_text_at_the_cap_and_handles_empty_text():
 
 @pytest.mark.slow
 def test_recurrence_recalls_past_the_segment_boundary_while_the_window_stays_near_chance():
-    factories = long_context.window_vs_recurrence(48, SegmentConfig(), TrainConfig(steps=100, lr=1e-3, batch=32), seed=0)
-    final = {name: [e for e in make()][-1].metrics["accuracy"] for name, make in factories.items()}
+    factories = long_context.window_vs_recurrence(
+        48, SegmentConfig(), TrainConfig(steps=100, lr=1e-3, batch=32), seed=0
+    )
+    final = {name: list(make())[-1].metrics["accuracy"] for name, make in factories.items()}
     assert final["segment recurrence"] >= 0.9, final
     assert final["sliding window"] <= 0.25, final

@@ -26,7 +26,7 @@ def test_recurrent_matrix_has_spectral_radius_rho(kind, rho):
 def test_same_generator_seed_same_weights():
     a = ElmanRNN(RNNConfig(), torch.Generator().manual_seed(5))
     b = ElmanRNN(RNNConfig(), torch.Generator().manual_seed(5))
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
 def test_jacobian_matches_autograd():
@@ -35,16 +35,22 @@ def test_jacobian_matches_autograd():
     states, pre = model.unroll(x)
     J = model.jacobians(pre)[0, 3]  # dh_4/dh_3 (0-based t = 3)
     h3 = states[2].detach()
-    step = lambda h: model.phi(h @ model.W.T + (2.0 * x[:, 3] @ model.U.T + model.b))  # noqa: E731
+    step = lambda h: model.phi(h @ model.W.T + (2.0 * x[:, 3] @ model.U.T + model.b))  # noqa: E731 - a one-line closure reads best here
     auto = torch.autograd.functional.jacobian(step, h3)[0, :, 0, :]
     torch.testing.assert_close(J, auto, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(
     "kw,name",
-    [(dict(hidden_size=0), "hidden_size"), (dict(hidden_size=10_000), "hidden_size"), (dict(rho=0.0), "rho"),
-     (dict(rho=float("nan")), "rho"), (dict(activation="sigmoid"), "activation"), (dict(w_init="xavier"), "w_init"),
-     (dict(input_scale=-1.0), "input_scale")],
+    [
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"hidden_size": 10_000}, "hidden_size"),
+        ({"rho": 0.0}, "rho"),
+        ({"rho": float("nan")}, "rho"),
+        ({"activation": "sigmoid"}, "activation"),
+        ({"w_init": "xavier"}, "w_init"),
+        ({"input_scale": -1.0}, "input_scale"),
+    ],
 )
 def test_config_rejects_bad_arguments_by_name(kw, name):
     with pytest.raises(ValueError, match=name):

@@ -8,8 +8,12 @@ import pytest
 from lrd_core import limits
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "lrd_ui").glob("*.py")),
-           *sorted((ROOT / "lrd_core").rglob("*.py"))]
+SOURCES = [
+    ROOT / "app.py",
+    *sorted((ROOT / "pages").glob("*.py")),
+    *sorted((ROOT / "lrd_ui").glob("*.py")),
+    *sorted((ROOT / "lrd_core").rglob("*.py")),
+]
 BANNED_CALLS = {"eval", "exec", "compile", "__import__"}
 BANNED_MODULES = {"pickle", "marshal", "shelve", "dill", "cloudpickle"}
 
@@ -39,7 +43,9 @@ def test_no_raw_html_from_visitors(path):
             assert node.arg != "unsafe_allow_html", f"{path.name}: unsafe_allow_html"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "html":
             (arg,) = node.args
-            assert isinstance(arg, ast.Name) and arg.id.isupper(), f"{path.name}:{node.lineno} st.html of {ast.dump(arg)}"
+            assert isinstance(arg, ast.Name) and arg.id.isupper(), (
+                f"{path.name}:{node.lineno} st.html of {ast.dump(arg)}"
+            )
 
 
 def test_pasted_text_and_uploads_are_capped():

@@ -117,8 +117,9 @@ def test_causality(path):
     v[..., t + 1 :] = torch.randn(1, 4, L - t - 1, dtype=torch.float64) * 100  # change only the future
     run = (lambda x: ssm_scan(x, dt, A, C)) if path == "scan" else (lambda x: ssm_fft(x, s4d_kernel(dt, A, C, L)))
     y_u, y_v = run(u), run(v)
-    assert torch.equal(y_u[..., : t + 1], y_v[..., : t + 1]) or torch.allclose(y_u[..., : t + 1], y_v[..., : t + 1],
-                                                                                rtol=0, atol=1e-9)
+    assert torch.equal(y_u[..., : t + 1], y_v[..., : t + 1]) or torch.allclose(
+        y_u[..., : t + 1], y_v[..., : t + 1], rtol=0, atol=1e-9
+    )
     assert not torch.allclose(y_u[..., t + 1 :], y_v[..., t + 1 :])
     # and an impulse at t0 produces nothing before t0
     imp = torch.zeros(1, 4, L, dtype=torch.float64)
@@ -169,8 +170,12 @@ def test_kernel_envelope_bounds_the_kernel():
 def test_eigenvalues():
     A = s4d_eigenvalues(2, 4, "lin")
     assert A.shape == (2, 4)
-    torch.testing.assert_close(A[0], torch.tensor([-0.5 + 0j, -0.5 + math.pi * 1j, -0.5 + 2 * math.pi * 1j,
-                                                   -0.5 + 3 * math.pi * 1j], dtype=torch.complex128))
+    torch.testing.assert_close(
+        A[0],
+        torch.tensor(
+            [-0.5 + 0j, -0.5 + math.pi * 1j, -0.5 + 2 * math.pi * 1j, -0.5 + 3 * math.pi * 1j], dtype=torch.complex128
+        ),
+    )
     assert torch.all(s4d_eigenvalues(1, 5, "real").imag == 0)
     inv = s4d_eigenvalues(1, 5, "inv")[0]
     assert torch.all(inv.real == -0.5) and inv.imag[0] == pytest.approx(5 / math.pi * 4)
@@ -221,10 +226,10 @@ def test_same_seed_same_numbers():
     a = _system("inv", seed=3)
     b = _system("inv", seed=3)
     c = _system("inv", seed=4)
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     assert not torch.equal(a[2], c[2])
     m1, m2 = state_space.recall_model("S4D", 7), state_space.recall_model("S4D", 7)
-    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters(), strict=True))
     x1, y1 = delayed_recall(4, 20, torch.Generator().manual_seed(1))
     x2, y2 = delayed_recall(4, 20, torch.Generator().manual_seed(1))
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
@@ -253,8 +258,15 @@ def test_model_contract_and_gradients():
 
 
 def test_short_recall_run_yields_accuracy():
-    events = list(state_space.recall_run(state_space.recall_model("S4D", 0, hidden_size=16, state_size=8), 20,
-                                  TrainConfig(steps=3, lr=3e-3, batch=8), 0, eval_every=2))
+    events = list(
+        state_space.recall_run(
+            state_space.recall_model("S4D", 0, hidden_size=16, state_size=8),
+            20,
+            TrainConfig(steps=3, lr=3e-3, batch=8),
+            0,
+            eval_every=2,
+        )
+    )
     assert [e.step for e in events] == [1, 2, 3] and "accuracy" in events[-1].metrics
 
 

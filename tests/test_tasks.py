@@ -23,13 +23,21 @@ def test_adding_problem_baseline_is_one_sixth():
 def test_adding_problem_same_seed_same_batch():
     a = adding_problem(4, 10, torch.Generator().manual_seed(7))
     b = adding_problem(4, 10, torch.Generator().manual_seed(7))
-    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
 
 
-@pytest.mark.parametrize("kw,name", [(dict(batch=0), "batch"), (dict(T=-5), "T"), (dict(T=1), "T"),
-                                     (dict(batch=2.5), "batch"), (dict(generator=None), "generator")])
+@pytest.mark.parametrize(
+    "kw,name",
+    [
+        ({"batch": 0}, "batch"),
+        ({"T": -5}, "T"),
+        ({"T": 1}, "T"),
+        ({"batch": 2.5}, "batch"),
+        ({"generator": None}, "generator"),
+    ],
+)
 def test_adding_problem_rejects_bad_arguments(kw, name):
-    args = dict(batch=2, T=10, generator=torch.Generator()) | kw
+    args = {"batch": 2, "T": 10, "generator": torch.Generator()} | kw
     with pytest.raises(ValueError, match=name):
         adding_problem(**args)
 

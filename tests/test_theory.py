@@ -20,9 +20,9 @@ def test_signal_magnitude_vectorised_and_underflows_to_exact_zero():
     assert out[-1] == 0.0
 
 
-@pytest.mark.parametrize("bad", [dict(rho=0.0), dict(rho=-1.0), dict(rho=math.nan), dict(L=0), dict(alpha=-1.0)])
+@pytest.mark.parametrize("bad", [{"rho": 0.0}, {"rho": -1.0}, {"rho": math.nan}, {"L": 0}, {"alpha": -1.0}])
 def test_signal_magnitude_rejects_bad_arguments_by_name(bad):
-    args = dict(rho=0.9, L=10, alpha=1.0) | bad
+    args = {"rho": 0.9, "L": 10, "alpha": 1.0} | bad
     name = next(iter(bad))
     with pytest.raises(ValueError, match=name):
         theory.signal_magnitude(**args)

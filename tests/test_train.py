@@ -18,8 +18,11 @@ def test_rnn_learns_short_adding_problem_well_below_baseline():
 
 
 def test_same_seed_same_losses():
-    run = lambda: [e.loss for e in adding_run(rnn_adding_model(RNNConfig(hidden_size=16), 4), 20,  # noqa: E731
-                                              TrainConfig(steps=15), 4)]
+    def run():
+        return [
+            e.loss for e in adding_run(rnn_adding_model(RNNConfig(hidden_size=16), 4), 20, TrainConfig(steps=15), 4)
+        ]
+
     assert run() == run()
 
 
@@ -30,7 +33,7 @@ def test_exploding_run_reports_divergence_instead_of_raising():
     assert events[-1].status == "diverged"
     assert events[-1].message.startswith(f"diverged at step {events[-1].step}")
     assert len(events) == events[-1].step == 1  # float32 overflows in the first forward pass
-    assert all(torch.equal(p, q) for p, q in zip(before, model.parameters()))  # no update from a NaN step
+    assert all(torch.equal(p, q) for p, q in zip(before, model.parameters(), strict=True))  # no update from a NaN step
 
 
 def test_clipping_bounds_the_update():
@@ -39,34 +42,53 @@ def test_clipping_bounds_the_update():
     x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0)) * 100.0
     y = torch.zeros(8, 1)
     before = torch.cat([p.detach().flatten() for p in model.parameters()])
-    (event,) = train(model, lambda: (x, y), torch.nn.functional.mse_loss,
-                     TrainConfig(steps=1, lr=0.5, optimizer="sgd", clip=0.1))
+    (event,) = train(
+        model, lambda: (x, y), torch.nn.functional.mse_loss, TrainConfig(steps=1, lr=0.5, optimizer="sgd", clip=0.1)
+    )
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     assert event.grad_norm > 100.0  # reported before clipping
     assert (after - before).norm().item() == pytest.approx(0.5 * 0.1, rel=1e-5)  # SGD step = lr * clipped grad
 
 
 def test_budget_stops_the_run_with_a_message():
-    events = list(adding_run(rnn_adding_model(RNNConfig(hidden_size=8), 0), 50,
-                             TrainConfig(steps=5000, max_seconds=1e-9), 0))
+    events = list(
+        adding_run(rnn_adding_model(RNNConfig(hidden_size=8), 0), 50, TrainConfig(steps=5000, max_seconds=1e-9), 0)
+    )
     assert len(events) == 1 and events[0].status == "budget"
     assert "stopped at budget" in events[0].message
 
 
 def test_evaluate_metrics_on_schedule_and_in_the_frame():
     model = torch.nn.Linear(2, 1)
-    batch = lambda: (torch.ones(4, 2), torch.zeros(4, 1))  # noqa: E731
-    events = list(train(model, batch, torch.nn.functional.mse_loss, TrainConfig(steps=7, lr=0.1),
-                        evaluate=lambda m: {"accuracy": 0.5}, eval_every=3))
+    batch = lambda: (torch.ones(4, 2), torch.zeros(4, 1))  # noqa: E731 - a one-line closure reads best here
+    events = list(
+        train(
+            model,
+            batch,
+            torch.nn.functional.mse_loss,
+            TrainConfig(steps=7, lr=0.1),
+            evaluate=lambda m: {"accuracy": 0.5},
+            eval_every=3,
+        )
+    )
     assert [e.step for e in events if e.metrics] == [3, 6, 7]
     frame = events_frame(events)
     assert list(frame.columns[-1:]) == ["accuracy"] and frame["accuracy"].notna().sum() == 3
     assert isinstance(events[0], StepEvent)
 
 
-@pytest.mark.parametrize("kw,name", [(dict(steps=0), "steps"), (dict(steps=10**6), "steps"), (dict(lr=0.0), "lr"),
-                                     (dict(batch=0), "batch"), (dict(clip=-1.0), "clip"),
-                                     (dict(optimizer="lbfgs"), "optimizer"), (dict(max_seconds=0), "max_seconds")])
+@pytest.mark.parametrize(
+    "kw,name",
+    [
+        ({"steps": 0}, "steps"),
+        ({"steps": 10**6}, "steps"),
+        ({"lr": 0.0}, "lr"),
+        ({"batch": 0}, "batch"),
+        ({"clip": -1.0}, "clip"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"max_seconds": 0}, "max_seconds"),
+    ],
+)
 def test_train_config_rejects_bad_arguments(kw, name):
     with pytest.raises(ValueError, match=name):
         TrainConfig(**kw)
@@ -83,7 +105,7 @@ def test_pauses_between_steps_do_not_count_against_the_budget():
     import time
 
     model = torch.nn.Linear(2, 1)
-    batch = lambda: (torch.ones(4, 2), torch.zeros(4, 1))  # noqa: E731
+    batch = lambda: (torch.ones(4, 2), torch.zeros(4, 1))  # noqa: E731 - a one-line closure reads best here
     run = train(model, batch, torch.nn.functional.mse_loss, TrainConfig(steps=3, lr=0.1, max_seconds=0.2))
     first = next(run)
     time.sleep(0.3)  # a live page waits between ticks

@@ -1,3 +1,5 @@
+"""Vanishing gradients: the one-pass probe against the closed form ρ^(L−1), and the page under AppTest."""
+
 import numpy as np
 import pytest
 import torch
@@ -5,6 +7,7 @@ import torch
 from lrd_core import gradients, theory
 from lrd_core.experiments import vanishing
 from lrd_core.models.recurrent import ElmanRNN, RNNConfig
+from tests.apptest_support import assert_clean, open_page
 
 
 def _linear_rnn(rho: float, H: int = 16) -> ElmanRNN:
@@ -72,10 +75,18 @@ def test_exploding_linear_rnn_is_reported_not_raised():
     assert gradients.first_nonfinite_lag(vanishing.vanishing_probe(RNNConfig(rho=0.9), 50, seed=0)) is None
 
 
-@pytest.mark.parametrize("kw,name", [(dict(T=0), "T"), (dict(T=5000), "T"), (dict(seed=-1), "seed"),
-                                     (dict(device="tpu"), "device"), (dict(batch=0), "batch")])
+@pytest.mark.parametrize(
+    "kw,name",
+    [
+        ({"T": 0}, "T"),
+        ({"T": 5000}, "T"),
+        ({"seed": -1}, "seed"),
+        ({"device": "tpu"}, "device"),
+        ({"batch": 0}, "batch"),
+    ],
+)
 def test_vanishing_probe_rejects_bad_arguments(kw, name):
-    args = dict(config=RNNConfig(), T=10, seed=0) | kw
+    args = {"config": RNNConfig(), "T": 10, "seed": 0} | kw
     with pytest.raises(ValueError, match=name):
         vanishing.vanishing_probe(**args)
 
@@ -91,3 +102,63 @@ def test_decay_per_step_recovers_rho_for_a_linear_orthogonal_rnn(rho):
 def test_decay_per_step_of_a_saturated_tanh_rnn_is_below_rho():
     df = vanishing.vanishing_probe(RNNConfig(rho=0.9, input_scale=3.0), 200, seed=0)
     assert vanishing.decay_per_step(df) < 0.9 * df["saturation"].max()
+
+
+PAGE = "pages/1_Vanishing_gradients.py"
+
+
+def _table(at):
+    return at.dataframe[0].value
+
+
+def test_deep_link_sets_widgets_and_numbers():
+    at = open_page(PAGE, query={"rho": "1.5", "T": "100", "act": "identity"})
+    at.run()
+    assert_clean(at, "deep link")
+    assert at.slider(key="rho").value == 1.5 and at.slider(key="T").value == 100
+    assert at.selectbox(key="act").value == "identity"
+    table = _table(at)
+    # the closed-form column uses the linked rho (alpha = 1: unit read-out)
+    for L, s in zip(table["L"], table["S_RNN(L) = α·ρ^(L−1)"], strict=True):
+        assert float(s) == pytest.approx(theory.signal_magnitude(1.5, int(L)), rel=1e-3)  # shown with 4 digits
+
+
+def test_same_view_by_hand_gives_the_same_numbers_as_the_link():
+    linked = open_page(PAGE, query={"rho": "0.8", "xscale": "2.5"})
+    linked.run()
+    by_hand = open_page(PAGE)
+    by_hand.run()
+    by_hand.slider(key="rho").set_value(0.8)
+    by_hand.slider(key="xscale").set_value(2.5)
+    by_hand.run()
+    assert _table(linked).equals(_table(by_hand))
+
+
+def test_exploding_training_shows_divergence_message_not_a_crash():
+    at = open_page(PAGE)
+    at.run()
+    at.slider(key="rho").set_value(2.0)
+    at.selectbox(key="act").set_value("identity")
+    at.slider(key="train_T").set_value(300)
+    at.run()
+    assert any("overflowed" in w.value for w in at.warning)  # the probe's exploding gradient
+    at.button(key="rnn_adding_start").click().run()
+    at.run()
+    assert_clean(at, "exploding run")
+    assert any("diverged at step 1" in w.value for w in at.warning)
+    assert at.button(key="rnn_adding_start").proto.disabled is False  # the run has ended
+
+
+def test_stop_ends_a_live_run():
+    at = open_page(PAGE)
+    at.run()
+    at.button(key="rnn_adding_start").click().run()
+    at.run()
+    progress = at.get("progress")[0].proto.text
+    assert progress.startswith("step ") and int(progress.split()[1]) > 0
+    at.button(key="rnn_adding_stop").click().run()
+    assert_clean(at, "stop")
+    assert any("Stopped by you" in i.value for i in at.info)
+    stopped_at = at.get("progress")[0].proto.text
+    at.run()
+    assert at.get("progress")[0].proto.text == stopped_at  # no further steps after Stop

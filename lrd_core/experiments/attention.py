@@ -70,8 +70,15 @@ def _encoder_grads(model: Seq2Seq, src: torch.Tensor, tgt: torch.Tensor, through
 
 
 def encoder_gradient_probe(
-    T: int, seed: int, *, hidden: int = 64, embed: int = 32, n_symbols: int = 8, attention: str = "additive",
-    bidirectional: bool = False, batch: int = 1,
+    T: int,
+    seed: int,
+    *,
+    hidden: int = 64,
+    embed: int = 32,
+    n_symbols: int = 8,
+    attention: str = "additive",
+    bidirectional: bool = False,
+    batch: int = 1,
 ) -> pd.DataFrame:
     """||dL/dh_t|| at every encoder position, without and with attention, same weights, same input.
 
@@ -96,9 +103,20 @@ def encoder_gradient_probe(
         ATTENTION_SERIES[2]: ("attention", _encoder_grads(with_attn, src, tgt, "attention")),
     }
     t = np.arange(1, T + 1)
-    frames = [pd.DataFrame({"series": name, "model": model, "sample": b, "t": t, "distance": T - t,
-                            "grad_norm": norms[b].detach().cpu().numpy()})
-              for name, (model, norms) in measured.items() for b in range(batch)]
+    frames = [
+        pd.DataFrame(
+            {
+                "series": name,
+                "model": model,
+                "sample": b,
+                "t": t,
+                "distance": T - t,
+                "grad_norm": norms[b].detach().cpu().numpy(),
+            }
+        )
+        for name, (model, norms) in measured.items()
+        for b in range(batch)
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -130,8 +148,15 @@ def attention_map(model: Seq2Seq, src: torch.Tensor) -> pd.DataFrame:
     model.train(was_training)
     S, T = alpha.shape[1:]
     s, t = np.meshgrid(np.arange(1, S + 1), np.arange(1, T + 1), indexing="ij")  # (S, T) each
-    return pd.DataFrame({"s": s.ravel(), "t": t.ravel(), "alpha": alpha[0].double().cpu().numpy().ravel(),
-                         "source": src[0].cpu().numpy()[t.ravel() - 1], "output": out[0].cpu().numpy()[s.ravel() - 1]})
+    return pd.DataFrame(
+        {
+            "s": s.ravel(),
+            "t": t.ravel(),
+            "alpha": alpha[0].double().cpu().numpy().ravel(),
+            "source": src[0].cpu().numpy()[t.ravel() - 1],
+            "output": out[0].cpu().numpy()[s.ravel() - 1],
+        }
+    )
 
 
 def self_attention_cost(lengths, d_model: int = 64, seed: int = 0, repeats: int = 3) -> pd.DataFrame:
@@ -177,8 +202,15 @@ def greedy_accuracy(model: Seq2Seq, src: torch.Tensor, tgt: torch.Tensor) -> flo
 
 
 def reversal_run(
-    model: Seq2Seq, T: int, config: TrainConfig, seed: int, device: str = "cpu",
-    *, task: str = "reverse", eval_every: int = 25, eval_batch: int = 256,
+    model: Seq2Seq,
+    T: int,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    task: str = "reverse",
+    eval_every: int = 25,
+    eval_batch: int = 256,
 ) -> Iterator[StepEvent]:
     """Train ``model`` on fresh batches of length-T symbol sequences to reverse (or copy), teacher-forced.
 
@@ -193,13 +225,28 @@ def reversal_run(
         src, tgt = symbol_sequences(batch, T, g, V, task)
         return (src, tgt), tgt  # the decoder is teacher-forced on tgt
 
-    return heldout_run(model, draw, seq2seq_loss, lambda m, x, y: greedy_accuracy(m, x[0], y), config, seed,
-                       device, eval_every, eval_batch)
+    return heldout_run(
+        model,
+        draw,
+        seq2seq_loss,
+        lambda m, x, y: greedy_accuracy(m, x[0], y),
+        config,
+        seed,
+        device,
+        eval_every,
+        eval_batch,
+    )
 
 
 def attention_race(
-    T: int, model_config: Seq2SeqConfig, config: TrainConfig, seed: int, device: str = "cpu",
-    *, keep: dict | None = None, task: str = "reverse",
+    T: int,
+    model_config: Seq2SeqConfig,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    keep: dict | None = None,
+    task: str = "reverse",
 ) -> dict[str, Callable[[], Iterator[StepEvent]]]:
     """Run factories "no attention" and "attention": same seed, shared initial weights, same batches, same budget.
 
@@ -211,7 +258,10 @@ def attention_race(
     check_int("T", T, 1, MAX_SEQ2SEQ_TRAIN_LEN)
     check_choice("task", task, ("reverse", "copy"))
     kind = model_config.attention if model_config.attention != "none" else "additive"
-    configs = {"no attention": replace(model_config, attention="none"), "attention": replace(model_config, attention=kind)}
+    configs = {
+        "no attention": replace(model_config, attention="none"),
+        "attention": replace(model_config, attention=kind),
+    }
 
     def factory(name: str):
         def start():

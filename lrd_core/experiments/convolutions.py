@@ -71,11 +71,12 @@ def tcn_reach(config: TCNConfig, seed: int, T: int | None = None) -> pd.DataFram
     out = levels[-1][0, :, T - 1].sum()
     grads = torch.autograd.grad(out, levels)
     frames = []
-    for i, (name, gr) in enumerate(zip(names, grads)):
+    for i, (name, gr) in enumerate(zip(names, grads, strict=True)):
         mag = gr[0].norm(dim=0)  # (T,): over channels
         pos = torch.nonzero(mag > 0).flatten().numpy()
-        frames.append(pd.DataFrame({"level": i, "name": name, "position": pos, "lag": T - 1 - pos,
-                                    "grad": mag[pos].numpy()}))
+        frames.append(
+            pd.DataFrame({"level": i, "name": name, "position": pos, "lag": T - 1 - pos, "grad": mag[pos].numpy()})
+        )
     df = pd.concat(frames, ignore_index=True)
     df.attrs.update(T=T, truncated=bool(((df["level"] == 0) & (df["position"] == 0)).any()))
     return df
@@ -103,8 +104,15 @@ def receptive_field_table(kernel_size: int, top_layer: int, seed: int, channels:
         reach = tcn_reach(config, seed)
         measured = measured_receptive_field(reach)
         n_inputs = int((reach["level"] == 0).sum())
-        rows.append({"variant": variant, "layers": len(config.dilations), "formula": config.receptive_field,
-                     "measured": measured, "gaps": measured - n_inputs})
+        rows.append(
+            {
+                "variant": variant,
+                "layers": len(config.dilations),
+                "formula": config.receptive_field,
+                "measured": measured,
+                "gaps": measured - n_inputs,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -201,8 +209,17 @@ def lag_parity_run(
     """
     lag = check_int("lag", lag, 1, MAX_LAG)
     T = parity_length(lag) if T is None else check_int("T", T, lag + 1, MAX_TCN_TRAIN_SEQ_LEN)
-    return heldout_run(model, lambda b, g: lag_parity(b, T, lag, g), parity_loss, parity_accuracy, config, seed,
-                       device, eval_every, eval_batch)
+    return heldout_run(
+        model,
+        lambda b, g: lag_parity(b, T, lag, g),
+        parity_loss,
+        parity_accuracy,
+        config,
+        seed,
+        device,
+        eval_every,
+        eval_batch,
+    )
 
 
 def lag_sweep(config: TCNConfig, lags, train_config: TrainConfig, seed: int, device: str = "cpu"):
@@ -219,8 +236,16 @@ def lag_sweep(config: TCNConfig, lags, train_config: TrainConfig, seed: int, dev
     for lag in lags:
         events = list(lag_parity_run(tcn_tagger(config, seed), lag, train_config, seed, device))
         last = events[-1]
-        rows.append({"lag": lag, "accuracy": last.metrics.get("accuracy", float("nan")), "steps": last.step,
-                     "seconds": last.seconds, "receptive_field": rf, "inside": lag < rf})
+        rows.append(
+            {
+                "lag": lag,
+                "accuracy": last.metrics.get("accuracy", float("nan")),
+                "steps": last.step,
+                "seconds": last.seconds,
+                "receptive_field": rf,
+                "inside": lag < rf,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -91,7 +91,10 @@ def gated_models(T: int, hidden: int, seed: int, *, rho: float = 1.0, gate_bias:
     g = torch.Generator().manual_seed(seed)
     x, _ = adding_problem(batch, T, g)
     v = readout_direction(hidden, g)
-    models = {k: build_recurrent(k, 2, hidden, g, rho=rho, forget_bias=gate_bias, keep_bias=gate_bias) for k in RECURRENT_KINDS}
+    models = {
+        k: build_recurrent(k, 2, hidden, g, rho=rho, forget_bias=gate_bias, keep_bias=gate_bias)
+        for k in RECURRENT_KINDS
+    }
     return x, v, models
 
 
@@ -127,8 +130,17 @@ def gating_gradient_probe(
             per_unit = extra[GATE_OF[kind]].detach().double().mean(dim=(0, 1))  # (H,): each unit's mean gate
             gain, top = float(per_unit.mean()), float(per_unit.max())
         frames += [
-            pd.DataFrame({"model": kind, "sample": b, "t": t, "lag": T - t, "grad_norm": grad_norm[b], "gain": gain,
-                          "gain_top_unit": top})
+            pd.DataFrame(
+                {
+                    "model": kind,
+                    "sample": b,
+                    "t": t,
+                    "lag": T - t,
+                    "grad_norm": grad_norm[b],
+                    "gain": gain,
+                    "gain_top_unit": top,
+                }
+            )
             for b in range(batch)
         ]
     return pd.concat(frames, ignore_index=True)
@@ -155,16 +167,36 @@ def gating_comparison_long(df: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
         alpha = float(one_back.iloc[0]) / gain if len(one_back) and gain > 0 else 1.0
         theory_name = f"{kind} theory {THEORY_LABEL[kind]}, {'ρ' if kind == 'RNN' else 'gate'} = {gain:.3f}"
         lags = d["lag"].to_numpy()
-        frames.append(pd.DataFrame({"lag": lags, "value": d["grad_norm"].to_numpy(), "series": f"{kind} measured",
-                                    "model": kind, "kind": "measured"}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "lag": lags,
+                    "value": d["grad_norm"].to_numpy(),
+                    "series": f"{kind} measured",
+                    "model": kind,
+                    "kind": "measured",
+                }
+            )
+        )
         if gain > 0 and np.isfinite(alpha) and alpha > 0:
-            frames.append(pd.DataFrame({"lag": lags, "value": signal_magnitude(gain, lags + 1, alpha),
-                                        "series": theory_name, "model": kind, "kind": "theory"}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "lag": lags,
+                        "value": signal_magnitude(gain, lags + 1, alpha),
+                        "series": theory_name,
+                        "model": kind,
+                        "kind": "theory",
+                    }
+                )
+            )
             dashed.append(theory_name)
     return pd.concat(frames, ignore_index=True), tuple(dashed)
 
 
-def forget_products(hidden: int, forget_bias: float, T: int, seed: int, *, batch: int = 4, n_lengths: int = 40) -> pd.DataFrame:
+def forget_products(
+    hidden: int, forget_bias: float, T: int, seed: int, *, batch: int = 4, n_lengths: int = 40
+) -> pd.DataFrame:
     """prod_{t<=L} f_t of every unit of a fresh LSTM with forget bias ``forget_bias``, for L on a grid up to T.
 
     The LSTM (weights from ``seed``) reads ``batch`` adding-problem sequences of
@@ -186,12 +218,14 @@ def forget_products(hidden: int, forget_bias: float, T: int, seed: int, *, batch
     lengths = np.unique(np.geomspace(1, T, n_lengths).round().astype(int))
     vals = running[:, lengths - 1].cpu().numpy()  # (B, n, H)
     B_, n, H = vals.shape
-    return pd.DataFrame({
-        "L": np.repeat(lengths, H)[None, :].repeat(B_, 0).ravel(),
-        "sample": np.repeat(np.arange(B_), n * H),
-        "unit": np.tile(np.arange(H), B_ * n),
-        "prod_f": vals.ravel(),
-    })
+    return pd.DataFrame(
+        {
+            "L": np.repeat(lengths, H)[None, :].repeat(B_, 0).ravel(),
+            "sample": np.repeat(np.arange(B_), n * H),
+            "unit": np.tile(np.arange(H), B_ * n),
+            "prod_f": vals.ravel(),
+        }
+    )
 
 
 QUANTILES = {"max": 1.0, "90th percentile": 0.9, "median": 0.5, "10th percentile": 0.1, "min": 0.0}
@@ -201,7 +235,8 @@ def forget_product_quantiles(df: pd.DataFrame) -> pd.DataFrame:
     """Quantiles over units and samples of :func:`forget_products` at each L: columns L, series, prod_f."""
     rows = [
         {"L": L, "series": name, "prod_f": float(np.quantile(d["prod_f"].to_numpy(), q))}
-        for L, d in df.groupby("L") for name, q in QUANTILES.items()
+        for L, d in df.groupby("L")
+        for name, q in QUANTILES.items()
     ]
     return pd.DataFrame(rows)
 
@@ -252,8 +287,14 @@ def decay_factors(df: pd.DataFrame) -> pd.DataFrame:
         if len(ok) >= 2 and ok["lag"].iloc[0] == 1:
             span = float(ok["lag"].iloc[-1] - 1)
             measured = float(np.exp(np.log(ok["grad_norm"].iloc[-1] / ok["grad_norm"].iloc[0]) / span))
-        rows.append({"model": kind, "measured": measured, "gain": float(d["gain"].iloc[0]),
-                     "gain_top_unit": float(d["gain_top_unit"].iloc[0])})
+        rows.append(
+            {
+                "model": kind,
+                "measured": measured,
+                "gain": float(d["gain"].iloc[0]),
+                "gain_top_unit": float(d["gain_top_unit"].iloc[0]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -270,8 +311,14 @@ def recurrent_adding_model(
 
 
 def copy_memory_model(
-    kind: str, hidden_size: int, seed: int, *, n_symbols: int = 8, rho: float = 1.0,
-    forget_bias: float = 1.0, keep_bias: float = 0.0,
+    kind: str,
+    hidden_size: int,
+    seed: int,
+    *,
+    n_symbols: int = 8,
+    rho: float = 1.0,
+    forget_bias: float = 1.0,
+    keep_bias: float = 0.0,
 ) -> SequenceTagger:
     """An "RNN", "LSTM" or "GRU" with a per-step classifier over n_symbols + 1 classes (blank + symbols).
 
@@ -279,8 +326,9 @@ def copy_memory_model(
     """
     check_int("n_symbols", n_symbols, 2, 64)
     init, _ = split_seed(seed)
-    encoder = build_recurrent(kind, n_symbols + 2, hidden_size, init, rho=rho, forget_bias=forget_bias,
-                              keep_bias=keep_bias)
+    encoder = build_recurrent(
+        kind, n_symbols + 2, hidden_size, init, rho=rho, forget_bias=forget_bias, keep_bias=keep_bias
+    )
     return SequenceTagger(encoder, hidden_size, n_symbols + 1, init)
 
 
@@ -291,8 +339,16 @@ COPY_SYMBOLS, COPY_LENGTH = 8, 10  # copy-memory in the race: alphabet size and 
 
 
 def race(
-    task: str, T: int, hidden_size: int, config: TrainConfig, seed: int, device: str = "cpu",
-    *, kinds: tuple[str, ...] = RECURRENT_KINDS, gate_bias: float = 1.0, rho: float = 1.0,
+    task: str,
+    T: int,
+    hidden_size: int,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    kinds: tuple[str, ...] = RECURRENT_KINDS,
+    gate_bias: float = 1.0,
+    rho: float = 1.0,
 ) -> dict[str, Callable[[], Iterator[StepEvent]]]:
     """Zero-argument run factories, one per kind, for a race on ``task`` ("adding" or "copy").
 
@@ -309,9 +365,22 @@ def race(
         check_choice("kind", k, RECURRENT_KINDS)
     if task == "adding":
         check_int("T", T, 2, MAX_TRAIN_SEQ_LEN)
-        return {k: (lambda k=k: adding_run(recurrent_adding_model(k, hidden_size, seed, **bias),
-                                           T, config, seed, device)) for k in kinds}
+        return {
+            k: (lambda k=k: adding_run(recurrent_adding_model(k, hidden_size, seed, **bias), T, config, seed, device))
+            for k in kinds
+        }
     check_int("T", T, 1, MAX_TRAIN_SEQ_LEN - 2 * COPY_LENGTH)
-    return {k: (lambda k=k: copy_memory_run(copy_memory_model(k, hidden_size, seed, n_symbols=COPY_SYMBOLS, **bias),
-                                            T, config, seed, device, n_symbols=COPY_SYMBOLS, length=COPY_LENGTH))
-            for k in kinds}
+    return {
+        k: (
+            lambda k=k: copy_memory_run(
+                copy_memory_model(k, hidden_size, seed, n_symbols=COPY_SYMBOLS, **bias),
+                T,
+                config,
+                seed,
+                device,
+                n_symbols=COPY_SYMBOLS,
+                length=COPY_LENGTH,
+            )
+        )
+        for k in kinds
+    }

@@ -51,8 +51,9 @@ LN_JAC_WIDTH, LN_JAC_STEPS = 16, 6  # d_model and positions of the float64 Jacob
 LN_ORDER = ("post", "deepnorm", "pre")  # row order: charts colour series in first-seen order (Post-LN's kin together)
 
 
-def layernorm_tagger(placement: str, n_layers: int, d_model: int, generator: torch.Generator,
-                     dtype=torch.float32) -> SequenceTagger:
+def layernorm_tagger(
+    placement: str, n_layers: int, d_model: int, generator: torch.Generator, dtype=torch.float32
+) -> SequenceTagger:
     """A Transformer stack with a per-step classifier for the LayerNorm copy task (one-hot in, logits out).
 
     Built from ``generator`` in the same order for every placement, so with the same seed the three
@@ -71,8 +72,9 @@ def _copy_loss(model: SequenceTagger, x: torch.Tensor, y: torch.Tensor, streams:
     return F.cross_entropy(logits.transpose(1, 2), y)  # logits (B, classes, T) vs y (B, T)
 
 
-def layernorm_gradient_probe(placement: str, n_layers: int, seed: int, *, d_model: int = 64,
-                             batch: int = LN_PROBE_BATCH) -> pd.DataFrame:
+def layernorm_gradient_probe(
+    placement: str, n_layers: int, seed: int, *, d_model: int = 64, batch: int = LN_PROBE_BATCH
+) -> pd.DataFrame:
     """Gradients at initialisation of the copy-task loss of a fresh Transformer, layer by layer.
 
     One backward pass gives ||∂L/∂W|| for the weights of every block l = 1..N (``kind`` "weights") and
@@ -88,21 +90,34 @@ def layernorm_gradient_probe(placement: str, n_layers: int, seed: int, *, d_mode
     streams = model.encoder.levels(x)  # [x_0 .. x_N], each (B, T, D)
     weights = [block_weights(b) for b in model.encoder.blocks]
     grads = torch.autograd.grad(_copy_loss(model, x, y, streams), streams + [w for ws in weights for w in ws])
-    stream_grads, weight_grads = grads[: len(streams)], grads[len(streams):]
+    stream_grads, weight_grads = grads[: len(streams)], grads[len(streams) :]
     per_block = len(weights[0])
     name = PLACEMENT_NAMES[placement]
-    rows = [{"placement": name, "layer": l, "kind": "stream", "grad_norm": float(gr.double().norm())}
-            for l, gr in enumerate(stream_grads)]
-    rows += [{"placement": name, "layer": l + 1, "kind": "weights",
-              "grad_norm": float(torch.cat([gr.double().flatten() for gr in weight_grads[l * per_block:(l + 1) * per_block]]).norm())}
-             for l in range(n_layers)]
+    rows = [
+        {"placement": name, "layer": layer, "kind": "stream", "grad_norm": float(gr.double().norm())}
+        for layer, gr in enumerate(stream_grads)
+    ]
+    rows += [
+        {
+            "placement": name,
+            "layer": layer + 1,
+            "kind": "weights",
+            "grad_norm": float(
+                torch.cat(
+                    [g.double().flatten() for g in weight_grads[layer * per_block : (layer + 1) * per_block]]
+                ).norm()
+            ),
+        }
+        for layer in range(n_layers)
+    ]
     return pd.DataFrame(rows)
 
 
 def layernorm_gradients(n_layers: int, seed: int, *, d_model: int = 64) -> pd.DataFrame:
     """:func:`layernorm_gradient_probe` for all three placements, same seed, stacked."""
-    return pd.concat([layernorm_gradient_probe(p, n_layers, seed, d_model=d_model) for p in LN_ORDER],
-                     ignore_index=True)
+    return pd.concat(
+        [layernorm_gradient_probe(p, n_layers, seed, d_model=d_model) for p in LN_ORDER], ignore_index=True
+    )
 
 
 def last_layer_ratio(depths, seeds, *, d_model: int = 64) -> pd.DataFrame:
@@ -124,8 +139,13 @@ def last_layer_ratio(depths, seeds, *, d_model: int = 64) -> pd.DataFrame:
             rows.append({"depth": depth, "seed": seed, "ratio": last["post"] / last["pre"]})
     mean = pd.DataFrame(rows).groupby("depth", as_index=False)["ratio"].mean().assign(series="Post-LN / Pre-LN")
     N0, r0 = float(mean["depth"].iloc[0]), float(mean["ratio"].iloc[0])
-    law = pd.DataFrame({"depth": depths, "series": f"√N law through N = {N0:g}",
-                        "ratio": sqrt_depth_law(np.asarray(depths, dtype=float), N0, r0)})
+    law = pd.DataFrame(
+        {
+            "depth": depths,
+            "series": f"√N law through N = {N0:g}",
+            "ratio": sqrt_depth_law(np.asarray(depths, dtype=float), N0, r0),
+        }
+    )
     return pd.concat([mean[["depth", "series", "ratio"]], law], ignore_index=True)
 
 
@@ -144,8 +164,12 @@ def sublayer_jacobian_split(residual: Residual, x: torch.Tensor) -> dict:
     else:
         J_ln = flat_jacobian(norm, alpha * x + F_(x))
         predicted = J_ln @ (alpha * eye + flat_jacobian(F_, x))
-    return {"J": J, "predicted": predicted, "error": float((J - predicted).abs().max()),
-            "distance": float((J - eye).norm() / eye.norm())}
+    return {
+        "J": J,
+        "predicted": predicted,
+        "error": float((J - predicted).abs().max()),
+        "distance": float((J - eye).norm() / eye.norm()),
+    }
 
 
 def jacobian_identity_table(seed: int, *, d_model: int = LN_JAC_WIDTH, T: int = LN_JAC_STEPS) -> pd.DataFrame:
@@ -159,13 +183,21 @@ def jacobian_identity_table(seed: int, *, d_model: int = LN_JAC_WIDTH, T: int = 
         x = torch.randn(1, check_int("T", T, 1, 32), d_model, generator=g, dtype=torch.float64)
         for name, residual in (("attention", block.attention), ("MLP", block.mlp)):
             split = sublayer_jacobian_split(residual, x)
-            rows.append({"placement": PLACEMENT_NAMES[p], "sublayer": name, "J equals": forms[p],
-                         "max |J − form|": split["error"], "‖J − I‖ / ‖I‖": split["distance"]})
+            rows.append(
+                {
+                    "placement": PLACEMENT_NAMES[p],
+                    "sublayer": name,
+                    "J equals": forms[p],
+                    "max |J − form|": split["error"],
+                    "‖J − I‖ / ‖I‖": split["distance"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def block_distance_from_identity(n_layers: int, seed: int, *, d_model: int = LN_JAC_WIDTH,
-                                 T: int = LN_JAC_STEPS) -> pd.DataFrame:
+def block_distance_from_identity(
+    n_layers: int, seed: int, *, d_model: int = LN_JAC_WIDTH, T: int = LN_JAC_STEPS
+) -> pd.DataFrame:
     """||J_l − I||_F / ||I||_F for every block l of a fresh float64 stack of each placement, J_l = ∂x_l/∂x_{l−1}
     taken at the block's own input on a copy-task sequence. DataFrame: placement, layer, distance."""
     n_layers = check_int("n_layers", n_layers, 1, MAX_TRANSFORMER_LAYERS)
@@ -176,10 +208,12 @@ def block_distance_from_identity(n_layers: int, seed: int, *, d_model: int = LN_
         x, _ = copy_memory(1, LN_COPY_GAP, g, n_symbols=LN_COPY_SYMBOLS, length=LN_COPY_LENGTH)
         with torch.no_grad():
             streams = model.encoder.levels(x.double()[:, : check_int("T", T, 1, x.shape[1])])
-        for l, block in enumerate(model.encoder.blocks, start=1):
-            J = flat_jacobian(block, streams[l - 1])
+        for layer, block in enumerate(model.encoder.blocks, start=1):
+            J = flat_jacobian(block, streams[layer - 1])
             eye = torch.eye(J.shape[0], dtype=J.dtype)
-            rows.append({"placement": PLACEMENT_NAMES[p], "layer": l, "distance": float((J - eye).norm() / eye.norm())})
+            rows.append(
+                {"placement": PLACEMENT_NAMES[p], "layer": layer, "distance": float((J - eye).norm() / eye.norm())}
+            )
     return pd.DataFrame(rows)
 
 
@@ -208,7 +242,12 @@ def layernorm_series(placement: str, panel: str) -> str:
 
 
 def layernorm_race(
-    config: TrainConfig, seed: int, device: str = "cpu", *, n_layers: int = 6, d_model: int = 64,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    n_layers: int = 6,
+    d_model: int = 64,
     warmup_steps: int = 200,
 ) -> dict[str, Callable[[], Iterator[StepEvent]]]:
     """Four run factories: Post-LN and Pre-LN, each at ``config.lr`` from the first step ("no warm-up")
@@ -220,14 +259,22 @@ def layernorm_race(
     """
     check_int("n_layers", n_layers, 1, MAX_TRANSFORMER_LAYERS)
     warmup_steps = check_int("warmup_steps", warmup_steps, 0, config.steps)
-    schedules = {"no warm-up": replace(config, warmup_steps=0, schedule="constant"),
-                 "warm-up": replace(config, warmup_steps=warmup_steps, schedule="linear")}
+    schedules = {
+        "no warm-up": replace(config, warmup_steps=0, schedule="constant"),
+        "warm-up": replace(config, warmup_steps=warmup_steps, schedule="linear"),
+    }
     layernorm_model("pre", n_layers, d_model, seed)  # checks d_model and seed now, not at Start
 
     def factory(placement: str, panel: str):
-        return lambda: copy_memory_run(layernorm_model(placement, n_layers, d_model, seed), LN_COPY_GAP,
-                                       schedules[panel], seed, device, n_symbols=LN_COPY_SYMBOLS,
-                                       length=LN_COPY_LENGTH)
+        return lambda: copy_memory_run(
+            layernorm_model(placement, n_layers, d_model, seed),
+            LN_COPY_GAP,
+            schedules[panel],
+            seed,
+            device,
+            n_symbols=LN_COPY_SYMBOLS,
+            length=LN_COPY_LENGTH,
+        )
 
     return {layernorm_series(p, panel): factory(p, panel) for panel in LN_SCHEDULES for p in LN_TRAIN_PLACEMENTS}
 

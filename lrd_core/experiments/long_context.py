@@ -61,10 +61,26 @@ def signal_over_chars_frame(rho: float, distances, vocab_size: int, corpus: str 
         spans = 1 + token_distance(tok, held_out, np.asarray(distances, dtype=np.int64))  # tokens, ends included
         for D, spanned in zip(distances, spans, strict=True):
             D = int(D)
-            rows.append({"tokenizer": name, "series": f"{name}, measured", "kind": "measured", "D": D,
-                         "tokens": spanned, "signal": float(signal_magnitude(rho, spanned))})
-            rows.append({"tokenizer": name, "series": f"{name}, closed form", "kind": "closed form", "D": D,
-                         "tokens": tokens_for_chars(D, c), "signal": signal_over_chars(rho, D, c)})
+            rows.append(
+                {
+                    "tokenizer": name,
+                    "series": f"{name}, measured",
+                    "kind": "measured",
+                    "D": D,
+                    "tokens": spanned,
+                    "signal": float(signal_magnitude(rho, spanned)),
+                }
+            )
+            rows.append(
+                {
+                    "tokenizer": name,
+                    "series": f"{name}, closed form",
+                    "kind": "closed form",
+                    "D": D,
+                    "tokens": tokens_for_chars(D, c),
+                    "signal": signal_over_chars(rho, D, c),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -80,9 +96,17 @@ def window_reach_table(windows, vocab_sizes=VOCAB_SIZES, corpora=CORPORA) -> pd.
             offsets = np.array(bpe_tokenizer(V, corpus).encode(held_out).offsets, dtype=np.int64)  # (n_tokens, 2)
             c = len(held_out) / len(offsets)
             for W in windows:
-                spans = offsets[W - 1:, 1] - offsets[: len(offsets) - W + 1, 0]  # chars of each run of W tokens
-                rows.append({"corpus": corpus, "vocab_size": V, "W": W, "chars_per_token": c, "closed_form": W * c,
-                             "measured": float(spans.mean()) if len(spans) else float("nan")})
+                spans = offsets[W - 1 :, 1] - offsets[: len(offsets) - W + 1, 0]  # chars of each run of W tokens
+                rows.append(
+                    {
+                        "corpus": corpus,
+                        "vocab_size": V,
+                        "W": W,
+                        "chars_per_token": c,
+                        "closed_form": W * c,
+                        "measured": float(spans.mean()) if len(spans) else float("nan"),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -104,8 +128,17 @@ def token_boxes(pieces: list[str], width: int = 72, max_rows: int = 30) -> pd.Da
             row, col = row + 1, 0
         if row >= max_rows:
             break
-        rows.append({"token": k, "piece": piece, "shown": visible(piece) or "…", "row": row, "col": col,
-                     "length": min(length, width), "band": k % 2})
+        rows.append(
+            {
+                "token": k,
+                "piece": piece,
+                "shown": visible(piece) or "…",
+                "row": row,
+                "col": col,
+                "length": min(length, width),
+                "band": k % 2,
+            }
+        )
         col += length
         if "\n" in piece:
             row, col = row + 1, 0
@@ -126,8 +159,7 @@ def segment_attention(model: SequenceTagger, delay: int, T: int, seed: int) -> p
         raise ValueError(f"model.encoder must be a SegmentTransformer, got {type(encoder).__name__}")
     device = next(model.parameters()).device
     n_symbols = model.head.out_features
-    x, y = segment_recall(1, T, delay, torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1)),
-                          n_symbols)
+    x, y = segment_recall(1, T, delay, torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1)), n_symbols)
     x = x.to(device)  # (1, T, n_symbols + 2)
     query = int((y[0] >= 0).nonzero()[0, 0])
     was_training = model.training
@@ -138,13 +170,23 @@ def segment_attention(model: SequenceTagger, delay: int, T: int, seed: int) -> p
     S = encoder.config.segment_len
     k = query // S
     rows = []
-    for l, w in enumerate(weights[k], start=1):
+    for layer, w in enumerate(weights[k], start=1):
         alpha = w[0, :, query - k * S].double().cpu().numpy()  # (H, M + S)
         first = k * S - (alpha.shape[1] - w.shape[2])  # absolute position of the first key
         for h in range(alpha.shape[0]):
             keys = np.arange(first, first + alpha.shape[1])
-            rows.append(pd.DataFrame({"row": f"layer {l} · head {h + 1}", "layer": l, "head": h + 1, "key": keys,
-                                      "alpha": alpha[h], "memory": keys < k * S}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "row": f"layer {layer} · head {h + 1}",
+                        "layer": layer,
+                        "head": h + 1,
+                        "key": keys,
+                        "alpha": alpha[h],
+                        "memory": keys < k * S,
+                    }
+                )
+            )
     frame = pd.concat(rows, ignore_index=True)
     frame = frame[frame["key"] <= query].reset_index(drop=True)  # causal: later keys have weight 0
     frame.attrs.update(cue=query - delay, query=query, boundary=k * S, answer=int(y[0, query]), prediction=prediction)
@@ -173,20 +215,42 @@ def segment_model(config: SegmentConfig, seed: int, n_symbols: int = SEGMENT_SYM
 
 
 def segment_recall_run(
-    model: torch.nn.Module, delay: int, T: int, config: TrainConfig, seed: int, device: str = "cpu",
-    *, n_symbols: int = SEGMENT_SYMBOLS, eval_every: int = 10, eval_batch: int = 256,
+    model: torch.nn.Module,
+    delay: int,
+    T: int,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    n_symbols: int = SEGMENT_SYMBOLS,
+    eval_every: int = 10,
+    eval_batch: int = 256,
 ) -> Iterator[StepEvent]:
     """Train a per-step classifier on fresh :func:`lrd_core.tasks.segment_recall` batches (cross-entropy at
     the query step only). ``metrics["accuracy"]``, every ``eval_every`` steps and at the end, is measured
     on one held-out batch of ``eval_batch`` sequences drawn first from the data generator of ``seed``."""
     T = check_int("T", T, 2, MAX_SEGMENTS * MAX_SEGMENT_LEN)
-    return heldout_run(model, lambda b, g: segment_recall(b, T, delay, g, n_symbols), parity_loss, parity_accuracy,
-                       config, seed, device, eval_every, eval_batch)
+    return heldout_run(
+        model,
+        lambda b, g: segment_recall(b, T, delay, g, n_symbols),
+        parity_loss,
+        parity_accuracy,
+        config,
+        seed,
+        device,
+        eval_every,
+        eval_batch,
+    )
 
 
 def window_vs_recurrence(
-    delay: int, model_config: SegmentConfig, config: TrainConfig, seed: int, device: str = "cpu",
-    *, keep: dict | None = None,
+    delay: int,
+    model_config: SegmentConfig,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    keep: dict | None = None,
 ) -> dict[str, Callable[[], Iterator[StepEvent]]]:
     """Run factories "sliding window" and "segment recurrence" on delayed recall over ``delay`` steps: same
     seed, same initial weights, same batches, same budget; ``model_config.mode`` is replaced by each mode.

@@ -44,7 +44,9 @@ def ssm_channels(H: int, N: int, init: str, dt_min: float, dt_max: float, seed: 
     H = check_int("H", H, 1, 64)
     dt_min = float(dt_min)
     dt = torch.exp(torch.linspace(np.log(dt_min), np.log(float(dt_max)), H, dtype=torch.float64))
-    _, A, C = s4d.s4d_parameters(H, N, init, dt_min, dt_max, torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1)))
+    _, A, C = s4d.s4d_parameters(
+        H, N, init, dt_min, dt_max, torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+    )
     return dt, A, C
 
 
@@ -64,11 +66,23 @@ def ssm_kernel_frame(dt: torch.Tensor, A: torch.Tensor, C: torch.Tensor, L: int,
     rows = []
     for h in range(K.shape[0]):
         env = np.maximum.reduceat(K[h].numpy(), starts)
-        bound = (weight[h].unsqueeze(-1) * torch.exp(-torch.as_tensor(starts, dtype=torch.float64) / tau[h].unsqueeze(-1))).sum(0)
+        bound = (
+            weight[h].unsqueeze(-1) * torch.exp(-torch.as_tensor(starts, dtype=torch.float64) / tau[h].unsqueeze(-1))
+        ).sum(0)
         name = f"Δ = {float(dt[h]):.2g}"
         for kind, vals in (("measured", env), ("bound", bound.numpy())):
-            rows.append(pd.DataFrame({"channel": name, "dt": float(dt[h]), "l": starts, "abs_K": vals, "kind": kind,
-                                      "series": f"{name}, {'|K[l]|' if kind == 'measured' else 'bound'}"}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "channel": name,
+                        "dt": float(dt[h]),
+                        "l": starts,
+                        "abs_K": vals,
+                        "kind": kind,
+                        "series": f"{name}, {'|K[l]|' if kind == 'measured' else 'bound'}",
+                    }
+                )
+            )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -90,9 +104,15 @@ def init_reach_table(N: int, dt_min: float, dt_max: float, L: int, seed: int, H:
         dt, A, C = ssm_channels(H, N, init, dt_min, dt_max, seed)
         tau = s4d.time_constants(dt, A)
         reach = kernel_reach(s4d.s4d_kernel(dt, A, C, L))
-        rows.append({"init": f"S4D-{init.capitalize()}", "slowest τ": float(tau.max()),
-                     "median τ": float(tau.median()), "median reach": float(np.median(reach)),
-                     "longest reach": int(reach.max())})
+        rows.append(
+            {
+                "init": f"S4D-{init.capitalize()}",
+                "slowest τ": float(tau.max()),
+                "median τ": float(tau.median()),
+                "median reach": float(np.median(reach)),
+                "longest reach": int(reach.max()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -113,8 +133,10 @@ def fft_vs_scan(H: int, N: int, init: str, lengths, seed: int, repeats: int = 3,
         rel = err / max(float(y_scan.abs().max()), 1e-30)
         t_scan = median_seconds(lambda u=u: s4d.ssm_scan(u, dt, A, C), repeats)
         t_fft = median_seconds(lambda u=u, L=L: s4d.ssm_fft(u, s4d.s4d_kernel(dt, A, C, L)), repeats)
-        rows += [{"L": L, "method": "recurrence", "seconds": t_scan, "max_error": err, "rel_error": rel},
-                 {"L": L, "method": "FFT (kernel + convolution)", "seconds": t_fft, "max_error": err, "rel_error": rel}]
+        rows += [
+            {"L": L, "method": "recurrence", "seconds": t_scan, "max_error": err, "rel_error": rel},
+            {"L": L, "method": "FFT (kernel + convolution)", "seconds": t_fft, "max_error": err, "rel_error": rel},
+        ]
     return pd.DataFrame(rows)
 
 
@@ -123,8 +145,11 @@ def _cost_calls(lstm, ssm_params, W, L: int, H: int, g: torch.Generator) -> dict
     x = torch.randn(1, L, H, generator=g)  # (B, L, H)
     u = x.transpose(1, 2).contiguous()  # (B, H, L)
     dt, A, C = ssm_params
-    return {"LSTM": lambda: lstm(x), "S4D (FFT)": lambda: s4d.ssm_fft(u, s4d.s4d_kernel(dt, A, C, L)),
-            "attention": lambda: self_attention(x, *W)}
+    return {
+        "LSTM": lambda: lstm(x),
+        "S4D (FFT)": lambda: s4d.ssm_fft(u, s4d.s4d_kernel(dt, A, C, L)),
+        "attention": lambda: self_attention(x, *W),
+    }
 
 
 @torch.no_grad()
@@ -146,16 +171,24 @@ def sequence_costs(lengths, widths, N: int, seed: int, repeats: int = 3) -> pd.D
         for L in lengths:
             for model, fn in _cost_calls(lstm, (dt, A, C), W, L, H, g).items():
                 fn()  # warm-up
-                rows.append({"model": model, "L": L, "H": H, "seconds": median_seconds(fn, repeats),
-                             "ops": sequence_cost(model, L, H, N)})
+                rows.append(
+                    {
+                        "model": model,
+                        "L": L,
+                        "H": H,
+                        "seconds": median_seconds(fn, repeats),
+                        "ops": sequence_cost(model, L, H, N),
+                    }
+                )
     df = pd.DataFrame(rows)
     scale = df.loc[df.groupby("model")["ops"].idxmax()].set_index("model")  # the largest case of each model
     df["theory"] = df["ops"] * df["model"].map(scale["seconds"] / scale["ops"])
     return df
 
 
-def memory_decay_frame(N: int, init: str, dt_min: float, dt_max: float, f_bar: float, L_max: int = 10_000,
-                       points: int = 200) -> pd.DataFrame:
+def memory_decay_frame(
+    N: int, init: str, dt_min: float, dt_max: float, f_bar: float, L_max: int = 10_000, points: int = 200
+) -> pd.DataFrame:
     """How much of an input survives L steps -> DataFrame L, memory, series, kind (ssm / lstm).
 
     SSM: exp(−L/τ) for the slowest mode of the slowest channel (Δ = dt_min) and of the fastest (Δ = dt_max),
@@ -169,13 +202,33 @@ def memory_decay_frame(N: int, init: str, dt_min: float, dt_max: float, f_bar: f
     A_bar, _ = s4d.discretize(dt, A)
     slowest = A_bar.abs().max(dim=1).values  # (2,): |Ā| of that mode
     frames = []
-    for h, name in ((0, f"SSM, Δ = {dt_min:g}: exp(−L/τ), τ = {float(tau[0]):.4g}"),
-                    (1, f"SSM, Δ = {dt_max:g}: exp(−L/τ), τ = {float(tau[1]):.4g}")):
-        frames.append(pd.DataFrame({"L": L, "memory": ssm_memory(L, float(tau[h])), "series": name, "kind": "ssm",
-                                    "direct": np.power(float(slowest[h]), L)}))
+    for h, name in (
+        (0, f"SSM, Δ = {dt_min:g}: exp(−L/τ), τ = {float(tau[0]):.4g}"),
+        (1, f"SSM, Δ = {dt_max:g}: exp(−L/τ), τ = {float(tau[1]):.4g}"),
+    ):
+        frames.append(
+            pd.DataFrame(
+                {
+                    "L": L,
+                    "memory": ssm_memory(L, float(tau[h])),
+                    "series": name,
+                    "kind": "ssm",
+                    "direct": np.power(float(slowest[h]), L),
+                }
+            )
+        )
     tau_f = forget_time_constant(f_bar)
-    frames.append(pd.DataFrame({"L": L, "memory": np.power(f_bar, L), "series": f"LSTM: f̄^L, f̄ = {f_bar:g} (τ = {tau_f:.4g})",
-                                "kind": "lstm", "direct": np.power(f_bar, L)}))
+    frames.append(
+        pd.DataFrame(
+            {
+                "L": L,
+                "memory": np.power(f_bar, L),
+                "series": f"LSTM: f̄^L, f̄ = {f_bar:g} (τ = {tau_f:.4g})",
+                "kind": "lstm",
+                "direct": np.power(f_bar, L),
+            }
+        )
+    )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -185,9 +238,17 @@ RECALL_SYMBOLS = 8  # delayed recall: one of 8 symbols, chance 1/8
 RECALL_KINDS = ("S4D", "LSTM")
 
 
-def recall_model(kind: str, seed: int, *, hidden_size: int = 64, state_size: int = 32, n_layers: int = 2,
-                 init: str = "lin", n_symbols: int = RECALL_SYMBOLS) -> SequenceRegressor:
-    """"S4D" (an S4DModel) or "LSTM" (hand LSTM, hidden ``hidden_size``) with a linear read-out of the last
+def recall_model(
+    kind: str,
+    seed: int,
+    *,
+    hidden_size: int = 64,
+    state_size: int = 32,
+    n_layers: int = 2,
+    init: str = "lin",
+    n_symbols: int = RECALL_SYMBOLS,
+) -> SequenceRegressor:
+    """ "S4D" (an S4DModel) or "LSTM" (hand LSTM, hidden ``hidden_size``) with a linear read-out of the last
     step over ``n_symbols`` classes: one-hot (B, T, n_symbols + 2) -> logits (B, n_symbols)."""
     check_choice("kind", kind, RECALL_KINDS)
     n_symbols = check_int("n_symbols", n_symbols, 2, 64)
@@ -207,8 +268,15 @@ def recall_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
 
 
 def recall_run(
-    model: torch.nn.Module, T: int, config: TrainConfig, seed: int, device: str = "cpu",
-    *, n_symbols: int = RECALL_SYMBOLS, eval_every: int = 10, eval_batch: int = 256,
+    model: torch.nn.Module,
+    T: int,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    n_symbols: int = RECALL_SYMBOLS,
+    eval_every: int = 10,
+    eval_batch: int = 256,
 ) -> Iterator[StepEvent]:
     """Train ``model`` on fresh delayed-recall batches of length T by cross-entropy on the final answer.
 
@@ -216,12 +284,27 @@ def recall_run(
     of ``eval_batch`` sequences, drawn first from the data generator of ``seed``.
     """
     T = check_int("T", T, 2, MAX_SSM_TRAIN_SEQ_LEN)
-    return heldout_run(model, lambda b, g: delayed_recall(b, T, g, n_symbols), F.cross_entropy, recall_accuracy,
-                       config, seed, device, eval_every, eval_batch)
+    return heldout_run(
+        model,
+        lambda b, g: delayed_recall(b, T, g, n_symbols),
+        F.cross_entropy,
+        recall_accuracy,
+        config,
+        seed,
+        device,
+        eval_every,
+        eval_batch,
+    )
 
 
 def ssm_vs_lstm(
-    T: int, config: TrainConfig, seed: int, device: str = "cpu", *, hidden_size: int = 64, state_size: int = 32,
+    T: int,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    hidden_size: int = 64,
+    state_size: int = 32,
     init: str = "lin",
 ) -> dict[str, Callable[[], Iterator[StepEvent]]]:
     """Run factories "S4D" and "LSTM" on delayed recall over T steps: same seed, same batches, same budget."""

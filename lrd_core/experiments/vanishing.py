@@ -101,8 +101,9 @@ def measured_rnn_signal(rho: float, T: int, seed: int, points: int = 30) -> pd.D
     df = df.sort_values("lag")
     signal = df["grad_norm"].to_numpy() / df["grad_norm"].iloc[0]  # lag 0 first
     keep = np.unique(np.geomspace(1, T, check_int("points", points, 2, 1000)).round().astype(int)) - 1  # lags
-    return pd.DataFrame({"architecture": "plain RNN, measured by the page-1 probe", "L": keep + 1,
-                         "signal": signal[keep]})
+    return pd.DataFrame(
+        {"architecture": "plain RNN, measured by the page-1 probe", "L": keep + 1, "signal": signal[keep]}
+    )
 
 
 def rnn_adding_model(config: RNNConfig, seed: int) -> SequenceRegressor:

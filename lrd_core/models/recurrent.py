@@ -78,7 +78,7 @@ class ElmanRNN(nn.Module):
         self.phi, self.dphi = activation_fn(config.activation)
 
     @classmethod
-    def from_torch(cls, rnn: nn.RNN) -> "ElmanRNN":
+    def from_torch(cls, rnn: nn.RNN) -> ElmanRNN:
         """Copy the weights of a one-layer, batch-first ``nn.RNN`` (tanh or relu)."""
         if rnn.num_layers != 1 or rnn.bidirectional or not rnn.batch_first:
             raise ValueError("rnn must be a single-layer, one-direction, batch_first nn.RNN")
@@ -177,7 +177,7 @@ class LSTM(nn.Module):
         self.b = nn.Parameter(b)  # (4H,)
 
     @classmethod
-    def from_torch(cls, lstm: nn.LSTM) -> "LSTM":
+    def from_torch(cls, lstm: nn.LSTM) -> LSTM:
         """Copy the weights of a one-layer, batch-first ``nn.LSTM`` (gate order i, f, g, o) exactly."""
         _check_fused(lstm, nn.LSTM)
         model = cls(LSTMConfig(lstm.input_size, lstm.hidden_size), torch.Generator().manual_seed(0))
@@ -212,7 +212,7 @@ class LSTM(nn.Module):
             h = o * torch.tanh(c)
             states.append(h)
             if record:
-                for k, v in zip(("i", "f", "g", "o", "c"), (i, f, 2.0 * s_g - 1.0, o, c)):
+                for k, v in zip(("i", "f", "g", "o", "c"), (i, f, 2.0 * s_g - 1.0, o, c), strict=True):
                     rec[k].append(v)
         return states, rec
 
@@ -279,7 +279,7 @@ class GRU(nn.Module):
         self.b_hh = nn.Parameter(torch.zeros(3 * H))  # (3H,)
 
     @classmethod
-    def from_torch(cls, gru: nn.GRU) -> "GRU":
+    def from_torch(cls, gru: nn.GRU) -> GRU:
         """Copy the weights of a one-layer, batch-first ``nn.GRU`` (gate order r, z, n) exactly."""
         _check_fused(gru, nn.GRU)
         model = cls(GRUConfig(gru.input_size, gru.hidden_size), torch.Generator().manual_seed(0))
@@ -296,7 +296,7 @@ class GRU(nn.Module):
         return model
 
     def _scan(self, x: torch.Tensor, state, direct_path_only: bool, record: bool):
-        B, T, _ = x.shape
+        B, _T, _ = x.shape
         H = self.config.hidden_size
         drive = x @ self.W_ih.T + self.b_ih  # (B, T, 3H): W_i x_t + b_i for all t at once
         W_hh_T = self.W_hh.T  # (H, 3H)
@@ -311,7 +311,7 @@ class GRU(nn.Module):
             h = n + z * (h - n)  # = z * h_{t-1} + (1 - z) * n
             states.append(h)
             if record:
-                for k, v in zip(("r", "z", "n"), (r, z, n)):
+                for k, v in zip(("r", "z", "n"), (r, z, n), strict=True):
                     rec[k].append(v)
         return states, rec
 

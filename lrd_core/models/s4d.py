@@ -283,6 +283,6 @@ class S4DModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, D) -> (B, T, H)."""
         h = self.encoder(x)  # (B, T, H)
-        for norm, layer in zip(self.norms, self.layers):
+        for norm, layer in zip(self.norms, self.layers, strict=True):
             h = h + layer(norm(h).transpose(1, 2)).transpose(1, 2)  # S4D works on (B, H, T)
         return h

@@ -94,7 +94,7 @@ def block_with_memory(
     allowed = causal_mask(h.shape[1], context.shape[1], device=h.device)  # (T, M + T): all of memory is past
     if res.placement == "pre":
         context = res.norm(context)
-        out, weights = memory_attention(res.sublayer, context[:, -h.shape[1]:], context, allowed)
+        out, weights = memory_attention(res.sublayer, context[:, -h.shape[1] :], context, allowed)
         h = h + out
     else:
         out, weights = memory_attention(res.sublayer, h, context, allowed)
@@ -122,9 +122,9 @@ class SegmentTransformer(nn.Module):
         """
         h = self.stack.embed_input(x, offset)  # (B, S, D)
         inputs, weights = [], []
-        for l, block in enumerate(self.stack.blocks):
+        for layer, block in enumerate(self.stack.blocks):
             inputs.append(h)
-            mem = h[:, :0] if memory is None else memory[l]  # (B, M, D); M = 0 without memory
+            mem = h[:, :0] if memory is None else memory[layer]  # (B, M, D); M = 0 without memory
             h, w = block_with_memory(block, h, mem)
             weights.append(w)
         return self.stack.final_norm(h), inputs, weights
@@ -144,7 +144,7 @@ class SegmentTransformer(nn.Module):
         check_int("number of segments", math.ceil(x.shape[1] / S), 1, MAX_SEGMENTS)
         memory, outputs, weights = None, [], []
         for start in range(0, x.shape[1], S):
-            out, inputs, w = self.segment(x[:, start:start + S], memory, start)
+            out, inputs, w = self.segment(x[:, start : start + S], memory, start)
             memory = self.new_memory(memory, inputs)
             outputs.append(out)
             weights.append(w)

@@ -54,8 +54,9 @@ class Seq2SeqConfig:
         if not isinstance(self.bidirectional, bool):
             raise ValueError(f"bidirectional must be True or False, got {self.bidirectional!r}")
         if self.bidirectional and self.hidden_size % 2:
-            raise ValueError(f"hidden_size must be even for a bidirectional encoder (H/2 per direction), "
-                             f"got {self.hidden_size}")
+            raise ValueError(
+                f"hidden_size must be even for a bidirectional encoder (H/2 per direction), got {self.hidden_size}"
+            )
 
 
 def embedding(n: int, dim: int, generator: torch.Generator) -> nn.Embedding:
@@ -87,7 +88,9 @@ class Attention(nn.Module):
             self.W_k = linear_head(key_size, key_size, generator)  # applied once to all h_t
             self.W_q = linear_head(query_size, key_size, generator)
             bound = 1.0 / key_size**0.5
-            self.v = nn.Parameter(((2 * torch.rand(key_size, generator=generator, dtype=torch.float64) - 1) * bound).float())
+            self.v = nn.Parameter(
+                ((2 * torch.rand(key_size, generator=generator, dtype=torch.float64) - 1) * bound).float()
+            )
         else:
             self.W_q = linear_head(query_size, key_size, generator)
 
@@ -145,7 +148,7 @@ class Seq2Seq(nn.Module):
             return Encoded(fwd, [], rows, torch.stack(rows, dim=1), fwd[-1])
         rev, _ = self.enc_bwd.unroll(x.flip(1))  # step k reads x_{T-1-k}
         bwd = rev[::-1]  # source order: bwd[t] has read x_t .. x_{T-1}
-        rows = [torch.cat([f, b], dim=-1) for f, b in zip(fwd, bwd)]  # (B, H) each
+        rows = [torch.cat([f, b], dim=-1) for f, b in zip(fwd, bwd, strict=True)]  # (B, H) each
         return Encoded(fwd, bwd, rows, torch.stack(rows, dim=1), torch.cat([fwd[-1], rev[-1]], dim=-1))
 
     def decode(self, enc: Encoded, steps: int, tgt: torch.Tensor | None = None, mask: torch.Tensor | None = None):
@@ -155,7 +158,7 @@ class Seq2Seq(nn.Module):
         forcing); without it, its own argmax (greedy). ``mask`` (B, T) bool
         hides padded source positions from attention.
         """
-        B, T, H = enc.memory.shape
+        B, _T, H = enc.memory.shape
         d = torch.tanh(self.init(enc.final))  # (B, H)
         keys = self.attn.keys(enc.memory) if self.attn is not None else None  # (B, T, H)
         y_prev = torch.full((B,), self.start_token, dtype=torch.long, device=d.device)

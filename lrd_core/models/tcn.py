@@ -58,7 +58,7 @@ class TCNConfig:
     @property
     def dilations(self) -> list[int]:
         """Dilation of every convolution, bottom to top (residual: two per block)."""
-        per_layer = [2**l if self.variant != "undilated" else 1 for l in range(self.top_layer + 1)]
+        per_layer = [2**i if self.variant != "undilated" else 1 for i in range(self.top_layer + 1)]
         return [dil for dil in per_layer for _ in range(2 if self.variant == "residual" else 1)]
 
 
