@@ -1,75 +1,119 @@
-"""The live-training panel: Start/Stop, progress and live curves for one or more runs in lockstep.
+"""The live-training panel: Start/Stop, queue position, progress and live curves of one run.
 
-The run (iterators of :class:`lrd_core.train.StepEvent`, history) lives in
-``st.session_state``; a fragment with a timer advances a few steps per tick
-and redraws, so Stop (a button outside the busy fragment) is seen within one
-tick. Under AppTest every ``at.run()`` advances exactly one tick.
+Training happens in the process-wide :class:`lrd_core.engine.RunEngine` (one per server, held with
+``st.cache_resource``); the session keeps only a :class:`LiveRun` handle (run id and the last snapshot it
+saw). A fragment with a timer reads the engine's latest snapshot and redraws; it never trains. Start and
+Stop are ``on_click`` callbacks that submit and cancel.
+
+Under tests (``LRD_ENGINE_SYNC=1``) the engine has no worker threads and every fragment run advances the
+run by ``steps_per_tick`` steps on the script's thread, so ``at.run()`` is deterministic.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from lrd_core.train import StepEvent, event_row
+from lrd_core.engine import HISTORY_COLUMNS, EngineBusy, RunEngine, Snapshot, usable_cores
+from lrd_core.train import StepEvent
 
 RunFactory = Callable[[], Iterator[StepEvent]]
+SYNC = os.environ.get("LRD_ENGINE_SYNC") == "1"  # tests: no worker threads, fixed steps per redraw
+TICK_S = 1.0  # seconds between redraws while a run is active (each redraw costs the server CPU)
+
+
+@st.cache_resource
+def run_engine() -> RunEngine:
+    """The one engine of this server: ``LRD_WORKERS`` runs at once (default: the usable cores)."""
+    if SYNC:
+        return RunEngine(workers=0)
+    return RunEngine(workers=int(os.environ.get("LRD_WORKERS", usable_cores())))
 
 
 @dataclass
 class LiveRun:
-    iterators: dict[str, Iterator[StepEvent]]  # series name -> events still to come
-    total_steps: int  # step budget of every series
-    settings: str  # human-readable settings the run was started with
-    rows: list[dict] = field(default_factory=list)  # one per (series, step)
-    last: dict[str, StepEvent] = field(default_factory=dict)  # latest event per series
-    running: bool = True
-    stopped_by_user: bool = False
+    """A visitor's handle on their run: the id and the latest snapshot the page has drawn."""
+
+    run_id: int
+    total_steps: int
+    settings: str
+    snapshot: Snapshot | None = None
+
+    @property
+    def last(self) -> Mapping[str, StepEvent]:
+        return self.snapshot.last if self.snapshot else {}
+
+    @property
+    def running(self) -> bool:
+        return self.snapshot is None or self.snapshot.active
+
+    @property
+    def stopped_by_user(self) -> bool:
+        return self.snapshot is not None and self.snapshot.message == "stopped by you"
 
     def history(self) -> pd.DataFrame:
         """Tidy history, one row per (series, step): series, step, loss, grad_norm, seconds, status,
         message, and a column per metric the run evaluates (NaN on steps without evaluation)."""
-        return pd.DataFrame(
-            self.rows, columns=None if self.rows else ["series", "step", "loss", "grad_norm", "seconds"]
-        )
+        rows = self.snapshot.rows if self.snapshot else ()
+        return pd.DataFrame(list(rows), columns=None if rows else HISTORY_COLUMNS)
 
-    def advance(self, steps: int, budget_s: float) -> None:
-        """Advance the unfinished series round-robin, one step each per round, for up to ``steps`` rounds;
-        stop early once a round ends past ``budget_s`` seconds (series stay in lockstep)."""
-        start = time.perf_counter()
-        for _ in range(steps):
-            for name, it in list(self.iterators.items()):
-                event = next(it, None)
-                if event is not None:
-                    self.last[name] = event
-                    self.rows.append({"series": name, **event_row(event)})
-                if event is None or event.status != "running":
-                    del self.iterators[name]
-            if not self.iterators or time.perf_counter() - start > budget_s:
-                break
-        if not self.iterators:
-            self.running = False
+    def refresh(self, engine: RunEngine, sync_steps: int) -> None:
+        """Read the engine's latest snapshot (advancing ``sync_steps`` first in sync mode)."""
+        snap = engine.pump(self.run_id, sync_steps) if SYNC else engine.snapshot(self.run_id)
+        if snap is not None:  # None: the engine forgot a long-finished run; keep drawing what we saw
+            self.snapshot = snap
+
+
+def _owner() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "no-session"
 
 
 def _start(key: str, factories: dict[str, RunFactory], total_steps: int, settings: str) -> None:
     try:
-        iterators = {name: make() for name, make in factories.items()}
-    except ValueError as err:
+        run_id = run_engine().submit(_owner(), factories, total_steps, settings=settings)
+    except (ValueError, EngineBusy) as err:
         st.session_state[key + "_error"] = str(err)
         return
     st.session_state.pop(key + "_error", None)
-    st.session_state[key] = LiveRun(iterators, total_steps, settings)
+    st.session_state[key] = LiveRun(run_id, total_steps, settings)
 
 
 def _stop(key: str) -> None:
     run: LiveRun | None = st.session_state.get(key)
-    if run is not None and run.running:
-        run.running, run.stopped_by_user = False, True
-        run.iterators.clear()
+    if run is not None:
+        run_engine().cancel(run.run_id)
+        run.refresh(run_engine(), 0)
+
+
+def _report(run: LiveRun) -> None:
+    """Progress or queue position, and why the run ended if it has."""
+    snap = run.snapshot
+    if snap is None or snap.status == "queued":
+        where = f"position {snap.position}, about {snap.wait_s:.0f} s" if snap else "submitted"
+        st.info(f"Queued ({where}): other visitors' runs are training. **Stop** leaves the queue.")
+        return
+    done = snap.steps_done
+    text = f"step {done} / {run.total_steps} · {snap.cpu_s:.1f} s of training in {snap.wall_s:.1f} s"
+    st.progress(min(done / run.total_steps, 1.0), text=text)
+    if run.stopped_by_user:
+        st.info(f"Stopped by you at step {done}.")
+    elif snap.status == "stopped":
+        st.info(f"Stopped at step {done}: {snap.message}.")
+    elif snap.status == "budget":
+        st.warning(f"This run was {snap.message}; the curves show how far it got.")
+    elif snap.status == "error":
+        st.error(f"Training stopped: {snap.message}")
+    for name, event in snap.last.items():
+        if event.status == "diverged":
+            st.warning(f"**{name}** {event.message}. Try gradient clipping, a smaller learning rate or a smaller ρ.")
+        elif event.status == "budget":
+            st.warning(f"**{name}** {event.message}.")
 
 
 def live_panel(
@@ -80,24 +124,24 @@ def live_panel(
     settings: str,
     render: Callable[[pd.DataFrame], None],
     steps_per_tick: int = 10,
-    tick_s: float = 0.3,
-    budget_per_tick_s: float = 0.5,
 ) -> LiveRun | None:
-    """Draw Start/Stop, progress, end-of-run messages and ``render(history)``; returns the run, if any.
+    """Draw Start/Stop, queue position or progress, end-of-run messages and ``render(history)``.
 
-    ``factories`` map a series name to a zero-argument function returning a
-    fresh event iterator (the model is built when Start is pressed).
-    ``settings`` describes the widgets' current values: if they differ from
-    the run's, the panel says so.
+    ``factories`` map a series name to a zero-argument function returning a fresh event iterator; the
+    engine calls them when the run is admitted (models are built then). All series form one run with one
+    CPU budget. ``settings`` describes the widgets' current values: if they differ from the run's, the
+    panel says so. ``steps_per_tick`` is used in sync mode (tests) only.
     """
     run: LiveRun | None = st.session_state.get(key)
-    running = run is not None and run.running
+    if run is not None and run.snapshot is None:
+        run.refresh(run_engine(), 0)
+    active = run is not None and run.running
     left, right, _ = st.columns([1, 1, 4])
     left.button(
         "Start",
         key=key + "_start",
         type="primary",
-        disabled=running,
+        disabled=active,
         icon=":material/play_arrow:",
         on_click=_start,
         args=(key, factories, total_steps, settings),
@@ -106,7 +150,7 @@ def live_panel(
     right.button(
         "Stop",
         key=key + "_stop",
-        disabled=not running,
+        disabled=not active,
         icon=":material/stop:",
         on_click=_stop,
         args=(key,),
@@ -115,31 +159,21 @@ def live_panel(
     if err := st.session_state.get(key + "_error"):
         st.error(err)
 
-    @st.fragment(run_every=tick_s if running else None)
+    @st.fragment(run_every=TICK_S if active else None)
     def ticker() -> None:
         run: LiveRun | None = st.session_state.get(key)
         if run is None:
             st.info("Press **Start** to train live; **Stop** ends the run at any step.")
             return
-        was_running = run.running
-        if run.running:
-            run.advance(steps_per_tick, budget_per_tick_s)
-        done = max((e.step for e in run.last.values()), default=0)
-        st.progress(min(done / run.total_steps, 1.0), text=f"step {done} / {run.total_steps}")
+        was_active = run.running
+        if was_active:
+            run.refresh(run_engine(), steps_per_tick)
+        _report(run)
         if run.settings != settings:
             st.caption(f"Showing the run started with {run.settings}. Press Start to train with the current settings.")
-        if run.stopped_by_user:
-            st.info(f"Stopped by you at step {done}.")
-        for name, event in run.last.items():
-            if event.status == "diverged":
-                st.warning(
-                    f"**{name}** {event.message}. Try gradient clipping, a smaller learning rate or a smaller ρ."
-                )
-            elif event.status == "budget":
-                st.warning(f"**{name}** {event.message}.")
         render(run.history())
-        if was_running and not run.running:
-            st.rerun()  # the whole page, so the timer is switched off
+        if was_active and not run.running:
+            st.rerun()  # the whole page, so the timer is switched off and Start is enabled again
 
     ticker()
     return st.session_state.get(key)

@@ -33,7 +33,7 @@ def chart(c: alt.TopLevelMixin, *, height: int | None = None, name: str | None =
     st.session_state[CHART_COUNT_KEY] = number
     stem = name or f"{page_slug()}-chart-{number}"
     cols = st.columns(len(EXPORTS) + 4)
-    for col, (label, suffix, mime, build) in zip(cols, EXPORTS, strict=True):
+    for col, (label, suffix, mime, build) in zip(cols[: len(EXPORTS)], EXPORTS, strict=True):  # the rest: spacing
         col.download_button(
             label,
             data=lambda build=build: build(styled),

@@ -182,7 +182,6 @@ else:
         settings=settings,
         render=render,
         steps_per_tick=4,
-        budget_per_tick_s=1.5,
     )
 st.caption(
     "All three start from the same seed and see the same batches; gradients are clipped at norm 1; "

@@ -146,7 +146,6 @@ live_panel(
     settings=settings,
     render=render,
     steps_per_tick=10,
-    budget_per_tick_s=1.0,
 )
 show.source(Attention.forward, "Source: one attention step, scores to context")
 

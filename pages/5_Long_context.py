@@ -208,7 +208,6 @@ live_panel(
     settings=settings,
     render=render,
     steps_per_tick=2,
-    budget_per_tick_s=1.0,
 )
 st.caption(
     "Accuracy on 256 held-out sequences every 10 steps. The maps show one fixed sequence: every row is one "

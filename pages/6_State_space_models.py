@@ -213,7 +213,6 @@ live_panel(
     settings=settings,
     render=render,
     steps_per_tick=2,
-    budget_per_tick_s=1.0,
 )
 st.caption(
     "Accuracy on 256 held-out sequences every 10 steps. The S4D channels with small Δ hold the symbol "

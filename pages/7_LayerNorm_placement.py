@@ -223,7 +223,6 @@ else:
         settings=settings,
         render=render,
         steps_per_tick=6,
-        budget_per_tick_s=1.0,
     )
 st.caption(
     "All four runs share the seed, so the same starting weights and the same batches. Watch the left panel: at the "

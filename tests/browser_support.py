@@ -106,14 +106,20 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def streamlit_server(app: str = "app.py") -> Iterator[str]:
-    """Run ``streamlit run app`` on a free local port; yield its base URL; kill its process group at the end."""
+def streamlit_server(app: str = "app.py", *, cpus: str | None = None, env_extra: dict | None = None) -> Iterator[str]:
+    """Run ``streamlit run app`` on a free local port; yield its base URL; kill its process group at the end.
+
+    ``cpus`` (e.g. "0") pins the server to those cores with ``taskset``, the size of a Community Cloud box.
+    """
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / "streamlit-server.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    cmd = [
+    env.pop("LRD_ENGINE_SYNC", None)  # a real server trains in the engine's worker threads
+    env.update(env_extra or {})
+    cmd = ["taskset", "-c", cpus] if cpus else []
+    cmd += [
         sys.executable,
         "-m",
         "streamlit",

@@ -1,5 +1,9 @@
 """Shared fixtures: Streamlit caches are cleared around every test so results never leak between tests."""
 
+import os
+
+os.environ.setdefault("LRD_ENGINE_SYNC", "1")  # AppTest: the run engine advances a fixed slice per run
+
 import pytest
 import streamlit as st
 import torch

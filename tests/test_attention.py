@@ -194,18 +194,29 @@ def test_self_attention_matches_torch_sdpa():
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_attention_learns_reversal_of_20_and_beats_no_attention():
-    """Greedy accuracy, length 20, hidden 64 (bidirectional encoder), embedding 32, batch 64, Adam 3e-3."""
+    """Greedy accuracy, length 20, hidden 64 (bidirectional encoder), embedding 32, batch 64, Adam 3e-3, 600 steps.
+
+    One trajectory's last evaluation is not a stable figure: after reaching 0.9 the accuracy wobbles by a few
+    points, and which evaluation is low depends on the CPU's rounding (seed 0, final accuracy: 0.990 with
+    ATEN_CPU_CAPABILITY=default, 0.963 with AVX2, 0.892 on an AVX-512 machine). Measured with
+    bench/claims_spread.py, seeds 0-4, default and AVX2 kernels, one thread (AVX-512 from the issue, seed 0):
+      attention first >= 0.9 at step:    275-300 (AVX-512: 300)       asserted <= 400
+      best of the last 4 evaluations:    0.984-0.996                  asserted >= 0.95
+      no attention, best of the run:     0.276-0.301                  asserted <= 0.40
+    """
     config = TrainConfig(steps=600, lr=3e-3, batch=64)
     factories = attention_race(20, Seq2SeqConfig(8, 32, 64, "additive"), config, seed=0)
-    final = {}
-    for name, start in factories.items():
-        accs = [(e.step, e.metrics["accuracy"]) for e in start() if "accuracy" in e.metrics]
-        final[name] = accs
-    reached = next((s for s, a in final["attention"] if a >= 0.9), None)
-    print({name: accs[-1] for name, accs in final.items()}, "attention >= 0.9 at step", reached)
-    assert reached is not None
-    assert final["attention"][-1][1] >= 0.9
-    assert final["no attention"][-1][1] < final["attention"][-1][1] - 0.3
+    accs = {
+        name: [(e.step, e.metrics["accuracy"]) for e in start() if "accuracy" in e.metrics]
+        for name, start in factories.items()
+    }
+    reached = next((s for s, a in accs["attention"] if a >= 0.9), None)
+    best_late = max(a for _, a in accs["attention"][-4:])
+    best_without = max(a for _, a in accs["no attention"])
+    print("attention >= 0.9 at step", reached, "best of last 4", best_late, "no attention best", best_without)
+    assert reached is not None and reached <= 400
+    assert best_late >= 0.95
+    assert best_without <= 0.40
 
 
 # --- the page ----------------------------------------------------------------------------------------------

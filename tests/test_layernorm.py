@@ -195,21 +195,55 @@ def test_race_names_and_checks():
     assert len(events) == 10 and events[-1].status == "done"
 
 
+# The page's race at its full-size settings: lr 5e-3, plain Adam, no clipping, 6 blocks, d_model 64, 600 steps;
+# warm-up 200 steps then linear decay. Measured with bench/claims_spread.py over seeds 0-4 on two kernel sets
+# (ATEN_CPU_CAPABILITY=default and AVX2 on an AMD EPYC, one thread; the issue's AVX-512 machine in comments):
+#   Post-LN, no warm-up: never solved (0 of 10); running mean of 20 losses ends at 1.331-1.332, its lowest 0.70-1.33
+#   Pre-LN, no warm-up:  solved on 10 of 10, at steps 118-238
+#   Post-LN, warm-up:    solved on SOME_OF_10 (steps 280-366); seed 0 on the default kernels climbs to a running
+#                        mean of 0.255 and then relapses (final 0.84); AVX-512 solved at 295, AVX2 on the issue's
+#                        machine never (final 1.33).
+# So "warm-up rescues Post-LN" holds on most seeds and kernel sets, not all: the test asserts what holds on every
+# run (no warm-up: stuck; Pre-LN: solves) per seed, and for warm-up the fraction over seeds 0-4.
+LN_SLOW = TrainConfig(steps=600, lr=5e-3, batch=32)
+LN_SEEDS = (0, 1, 2, 3, 4)
+
+
+def _ln_losses(seed: int, series: str) -> np.ndarray:
+    race = layernorm.layernorm_race(LN_SLOW, seed, n_layers=6, d_model=64, warmup_steps=200)
+    return np.array([e.loss for e in race[series]()])
+
+
+def _running_mean(losses: np.ndarray, window: int = 20) -> np.ndarray:
+    return np.convolve(losses, np.ones(window) / window, mode="valid")
+
+
 @pytest.mark.slow
-def test_warmup_rescues_post_ln_at_a_high_learning_rate():
-    """lr 5e-3, plain Adam, no clipping, 6 blocks, d_model 64, 600 steps; warm-up 200 steps then linear decay."""
-    factories = layernorm.layernorm_race(
-        TrainConfig(steps=600, lr=5e-3, batch=32), 0, n_layers=6, d_model=64, warmup_steps=200
-    )
-    solved = {}
-    for name, make in factories.items():
-        losses = [e.loss for e in make()]
-        solved[name] = steps_to_threshold(losses, layernorm.LN_SOLVED)
-        print(name, "solved at step", solved[name], "final loss", np.mean(losses[-20:]))
-    assert solved["Pre-LN, no warm-up"] is not None
-    assert solved["Post-LN, no warm-up"] is None
-    assert solved["Post-LN, warm-up"] is not None
-    assert solved["Pre-LN, warm-up"] is not None
+@pytest.mark.parametrize("seed", LN_SEEDS)
+def test_post_ln_without_warmup_stays_stuck_while_pre_ln_solves(seed):
+    post = _ln_losses(seed, "Post-LN, no warm-up")
+    # Stuck: never solved, and it ends above the guessing baseline (measured 1.331-1.332 vs baseline 0.693).
+    assert steps_to_threshold(post, layernorm.LN_SOLVED) is None
+    assert _running_mean(post)[-1] > 1.5 * layernorm.LN_BASELINE
+    pre = _ln_losses(seed, "Pre-LN, no warm-up")
+    # Solved well within the budget (measured at steps 118-238 of 600).
+    solved = steps_to_threshold(pre, layernorm.LN_SOLVED)
+    assert solved is not None and solved <= 450
+
+
+@pytest.mark.slow
+def test_warmup_lets_post_ln_learn_on_every_seed_and_solve_on_most():
+    lowest, solved = {}, {}
+    for seed in LN_SEEDS:
+        losses = _ln_losses(seed, "Post-LN, warm-up")
+        lowest[seed] = float(_running_mean(losses).min())
+        solved[seed] = steps_to_threshold(losses, layernorm.LN_SOLVED)
+    print("Post-LN with warm-up: lowest running mean", lowest, "solved at", solved)
+    # Learns on every seed: its lowest running mean falls far below the baseline (measured <= 0.255 vs 0.693),
+    # where without warm-up it never does.
+    assert all(v < 0.5 * layernorm.LN_BASELINE for v in lowest.values()), lowest
+    # Solves on most seeds (measured SOME_OF_10 runs over two kernel sets; at least 4 of 5 on each).
+    assert sum(s is not None for s in solved.values()) >= 3, solved
 
 
 # --- the page ---
