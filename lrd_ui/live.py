@@ -12,6 +12,8 @@ run by ``steps_per_tick`` steps on the script's thread, so ``at.run()`` is deter
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -24,7 +26,8 @@ from lrd_core.train import StepEvent
 
 RunFactory = Callable[[], Iterator[StepEvent]]
 SYNC = os.environ.get("LRD_ENGINE_SYNC") == "1"  # tests: no worker threads, fixed steps per redraw
-TICK_S = 1.0  # seconds between redraws while a run is active (each redraw costs the server CPU)
+PROFILE = os.environ.get("LRD_PROFILE_REDRAW") == "1"  # print each redraw's CPU seconds to stderr
+TICK_S = 2.0  # seconds between redraws of an active run: a redraw costs the server 0.3-0.4 CPU-s (Altair)
 
 
 @st.cache_resource
@@ -165,6 +168,7 @@ def live_panel(
         if run is None:
             st.info("Press **Start** to train live; **Stop** ends the run at any step.")
             return
+        t0 = time.thread_time()
         was_active = run.running
         if was_active:
             run.refresh(run_engine(), steps_per_tick)
@@ -172,6 +176,8 @@ def live_panel(
         if run.settings != settings:
             st.caption(f"Showing the run started with {run.settings}. Press Start to train with the current settings.")
         render(run.history())
+        if PROFILE:
+            print(f"[live] {key}: redraw {time.thread_time() - t0:.3f} CPU-s", file=sys.stderr, flush=True)
         if was_active and not run.running:
             st.rerun()  # the whole page, so the timer is switched off and Start is enabled again
 

@@ -7,6 +7,10 @@ os.environ.setdefault("LRD_ENGINE_SYNC", "1")  # AppTest: the run engine advance
 import pytest
 import streamlit as st
 import torch
+from streamlit import config
+
+# Visitors see redacted errors (.streamlit/config.toml); under AppTest a failing test shows the real one.
+config.set_option("client.showErrorDetails", "full")
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,147 @@
+"""A hosted copy under load: the server pinned to one core, visitors driven in Debian's chromium.
+
+``python -m bench.bench_load single``: one visitor, every page with a live run: press Start, let it train
+for ``--seconds`` (default 30), read the progress line ("step k / N · X s of training in Y s") and press
+Stop. X is the CPU time the engine's worker spent inside the run's training steps and Y the wall time since
+the run was admitted, so X / Y is the browser's training rate as a fraction of the same steps in a plain
+loop on that core (the worker's per-step overhead is one dict per step). Target: >= 0.8 on every page.
+
+``python -m bench.bench_load hall``: the lecture-hall scenario: six visitors start runs on six pages at once,
+then a seventh opens the home page (seconds to its first chart), then everyone leaves; prints the server's
+peak RSS, each run's progress and status after ``--seconds``, and RSS 60 s after the last visitor left.
+Targets: peak RSS <= 1,000 MB, home first chart <= 5 s, RSS after leaving <= after the first visit + 300 MB.
+
+Needs ``chromium`` and ``playwright`` (see README). A few minutes per mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+
+from bench._timing import header, result
+from tests import browser_support as bs
+
+RUN_PAGES = (
+    "pages/1_Vanishing_gradients.py",
+    "pages/2_Gating.py",
+    "pages/3_Convolutions.py",
+    "pages/4_Attention.py",
+    "pages/5_Long_context.py",
+    "pages/6_State_space_models.py",
+    "pages/7_LayerNorm_placement.py",
+)
+PROGRESS = re.compile(r"step (\d+) / (\d+) · ([\d.]+) s of training in ([\d.]+) s")
+DUTY_TARGET, RSS_TARGET_MB, HOME_TARGET_S, LEFT_TARGET_MB = 0.8, 1000.0, 5.0, 300.0
+
+
+def _open(browser, base: str, script: str):
+    page = browser.new_context(viewport=bs.VIEWPORT).new_page()
+    page.set_default_timeout(bs.ACTION_MS)
+    page.goto(base + bs.url_path(script), timeout=bs.PAGE_LOAD_MS)
+    page.locator(bs.CHART_DRAWING).first.wait_for(timeout=bs.PAGE_LOAD_MS)
+    bs.wait_until_idle(page)
+    return page
+
+
+def _progress(page) -> tuple[int, int, float, float] | None:
+    bars = page.get_by_test_id("stProgress")
+    if not bars.count():
+        return None
+    m = PROGRESS.search(bars.first.inner_text())
+    return (int(m[1]), int(m[2]), float(m[3]), float(m[4])) if m else None
+
+
+def _start(page) -> None:
+    page.get_by_test_id("stMain").get_by_role("button", name="Start").first.click()
+
+
+def _stop(page) -> None:
+    stop = page.get_by_test_id("stMain").get_by_role("button", name="Stop").first
+    if stop.is_enabled():
+        stop.click()
+
+
+def single(browser, base: str, seconds: float) -> None:
+    print("page | steps | training s | wall s | training / wall")
+    for script in RUN_PAGES:
+        page = _open(browser, base, script)
+        _start(page)
+        deadline, last = time.monotonic() + seconds, None
+        while time.monotonic() < deadline:
+            last = _progress(page) or last
+            if last and last[0] == last[1]:
+                break
+            page.wait_for_timeout(500)
+        _stop(page)
+        page.wait_for_timeout(1500)
+        last = _progress(page) or last
+        page.context.close()
+        if last is None or last[3] == 0:
+            print(f"{script} | no progress read")
+            continue
+        step, total, train_s, wall_s = last
+        ratio = train_s / wall_s
+        print(f"{script} | {step}/{total} | {train_s:.1f} | {wall_s:.1f} | {ratio:.2f}")
+        result(f"{bs.url_path(script)}: training / wall", ratio, f">= {DUTY_TARGET}", ratio >= DUTY_TARGET, "{:.2f}")
+
+
+def hall(browser, base: str, seconds: float) -> None:
+    pid = bs.LAST_SERVER_PID
+    first = _open(browser, base, RUN_PAGES[0])
+    after_first = bs.rss_mb(pid)
+    pages = [first] + [_open(browser, base, s) for s in RUN_PAGES[1:6]]
+    peak = bs.rss_mb(pid)
+    for page in pages:
+        _start(page)
+    t0 = time.monotonic()
+    home = browser.new_context(viewport=bs.VIEWPORT).new_page()
+    home.goto(base + "/", timeout=bs.PAGE_LOAD_MS)
+    home.locator(bs.CHART_DRAWING).first.wait_for(timeout=bs.PAGE_LOAD_MS)
+    home_s = time.monotonic() - t0
+    while time.monotonic() - t0 < seconds:
+        peak = max(peak, bs.rss_mb(pid))
+        time.sleep(1.0)
+    print("page | progress or queue")
+    for script, page in zip(RUN_PAGES[:6], pages, strict=True):
+        main = page.get_by_test_id("stMain")
+        bar = _progress(page)
+        queued = main.get_by_text(re.compile(r"^Queued")).count()
+        errors = page.get_by_test_id(bs.EXCEPTION).count()
+        shown = f"step {bar[0]}/{bar[1]}, {bar[2]:.1f} s training in {bar[3]:.1f} s" if bar else "no progress bar"
+        print(f"{script} | {shown}{' | queued' if queued else ''}{' | EXCEPTION' if errors else ''}")
+    for page in [*pages, home]:
+        page.context.close()
+    time.sleep(60)
+    left = bs.rss_mb(pid)
+    print(f"RSS after the first visit {after_first:.0f} MB, peak {peak:.0f} MB, 60 s after leaving {left:.0f} MB")
+    result("peak server RSS, MB", peak, f"<= {RSS_TARGET_MB:g}", peak <= RSS_TARGET_MB, "{:.0f}")
+    result("home page first chart under load, s", home_s, f"<= {HOME_TARGET_S:g}", home_s <= HOME_TARGET_S, "{:.1f}")
+    grown = left - after_first
+    result(
+        "RSS 60 s after leaving - after first visit, MB",
+        grown,
+        f"<= {LEFT_TARGET_MB:g}",
+        grown <= LEFT_TARGET_MB,
+        "{:.0f}",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("mode", choices=("single", "hall"))
+    ap.add_argument("--seconds", type=float, default=30.0, help="how long each run is watched")
+    ap.add_argument("--cpus", default="0", help="cores the server is pinned to (taskset -c)")
+    args = ap.parse_args(argv)
+    header(f"bench_load {args.mode}: server on cores {args.cpus}")
+    sync_api = bs.playwright_sync_api()
+    with sync_api.sync_playwright() as pw, bs.streamlit_server(cpus=args.cpus) as base:
+        browser = pw.chromium.launch(executable_path=bs.chromium_path(), headless=True, args=bs.CHROMIUM_ARGS)
+        (single if args.mode == "single" else hall)(browser, base, args.seconds)
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
