@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, limits
+from lrd_core import charts, limits, topic_charts
 from lrd_core.experiments import convolutions
 from lrd_core.models.tcn import VARIANTS, CausalConv1d, TCNConfig
 from lrd_core.train import TrainConfig
@@ -67,7 +67,7 @@ a, b, c = st.columns(3)
 a.metric("R by formula", R)
 b.metric("R measured (non-zero gradient)", measured)
 c.metric("convolution layers", len(config.dilations))
-show.chart(charts.dilation_tree_chart(tree, R), height=max(220, 28 * (int(tree["level"].max()) + 2)))
+show.chart(topic_charts.dilation_tree_chart(tree, R), height=max(220, 28 * (int(tree["level"].max()) + 2)))
 width = int(tree["width"].iloc[0])
 st.caption(
     "Each row is one level of the network, the input at the bottom and the probed output on top; a blue mark is a "
@@ -138,7 +138,7 @@ def render(history: pd.DataFrame) -> None:
         show.chart(charts.accuracy_chart(history), height=320)
     with right:
         by_lag = convolutions.accuracy_by_lag(history, run_series, run_R)
-        show.chart(charts.accuracy_vs_lag_chart(by_lag, run_R), height=320)
+        show.chart(topic_charts.accuracy_vs_lag_chart(by_lag, run_R), height=320)
 
 
 def factory(v: int):

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from lrd_core import charts, gradients, theory
+from lrd_core import charts, gradients, theory, topic_charts
 from lrd_core.experiments import attention
 from lrd_core.models.seq2seq import Attention, Seq2SeqConfig
 from lrd_core.models.transformer import self_attention
@@ -132,7 +132,7 @@ def render(history: pd.DataFrame) -> None:
             model, run_T = keep["attention"]
             src = symbol_sequences(1, run_T, torch.Generator().manual_seed(g.seed), SYMBOLS)[0]
             alpha = attention.attention_map(model, src.to(next(model.parameters()).device))
-            show.chart(charts.attention_heatmap(alpha), height=380)
+            show.chart(topic_charts.attention_heatmap(alpha), height=380)
             st.caption(
                 "α_{s,t} of the attention model on one fixed sequence, decoded greedily. Trained on "
                 "reversal, output s looks at source position T + 1 − s: the anti-diagonal."

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, theory, tokenize
+from lrd_core import charts, theory, tokenize, topic_charts
 from lrd_core.experiments import long_context
 from lrd_core.limits import MAX_PASTED_CHARS
 from lrd_core.models.segment import MODE_NAMES, SegmentConfig, block_with_memory
@@ -76,7 +76,7 @@ out of training.
 
 section("1 · Characters per token against vocabulary size")
 cpt, seconds = table()
-show.chart(charts.chars_per_token_chart(cpt), height=380)
+show.chart(topic_charts.chars_per_token_chart(cpt), height=380)
 row = cpt[cpt["vocab_size"] == V].set_index("corpus")["chars_per_token"]
 a, b, c = st.columns(3)
 a.metric(f"c, English, V = {V:,}", f"{row['english']:.2f}")
@@ -144,7 +144,9 @@ if text:
     a.metric("characters = character tokens", f"{len(text):,}")
     b.metric(f"BPE tokens (V = {V:,}, {corpus})", f"{n_bpe:,}")
     c.metric("characters per token", f"{len(text) / n_bpe:.2f}")
-    show.chart(charts.token_boxes_chart(shown, BOX_WIDTH), height=charts.TOKEN_ROW_PX * (int(shown["row"].max()) + 1))
+    show.chart(
+        topic_charts.token_boxes_chart(shown, BOX_WIDTH), height=charts.TOKEN_ROW_PX * (int(shown["row"].max()) + 1)
+    )
     if len(shown) < n_bpe:
         st.caption(
             f"The first {len(shown):,} of {n_bpe:,} tokens. · is a space, ↵ a new line, → a tab, "
@@ -198,7 +200,9 @@ def render(history: pd.DataFrame) -> None:
                     f"**{name}**: the query's attention (answer {att.attrs['answer']}, "
                     f"predicted {att.attrs['prediction']})"
                 )
-                show.chart(charts.segment_attention_chart(att), height=300, name=f"attention-{name.replace(' ', '-')}")
+                show.chart(
+                    topic_charts.segment_attention_chart(att), height=300, name=f"attention-{name.replace(' ', '-')}"
+                )
 
 
 live_panel(

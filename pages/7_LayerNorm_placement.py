@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, theory
+from lrd_core import charts, theory, topic_charts
 from lrd_core.experiments import layernorm
 from lrd_core.limits import MAX_SEED, MAX_TRANSFORMER_LAYERS
 from lrd_core.models.transformer import Residual
@@ -192,7 +192,7 @@ def render(history: pd.DataFrame) -> None:
         with col:
             st.markdown(f"**{panel}** ({layernorm.LN_SCHEDULES[panel]})")
             show.chart(
-                charts.placement_loss_chart(
+                topic_charts.placement_loss_chart(
                     data,
                     baseline=layernorm.LN_BASELINE,
                     solved=layernorm.LN_SOLVED,
@@ -227,7 +227,7 @@ else:
 st.caption(
     f"All four runs share seed {g.seed}, so the same starting weights and the same batches. Left panel, at the "
     "defaults: Pre-LN drops below the solved line while Post-LN stays stuck above the baseline, on every seed we "
-    "tried (0-4, on two CPU kernel sets). Right panel: with warm-up Post-LN learns too on every one of those runs, "
+    "tried (0-4, on two CPU kernel sets). Right panel: with warm-up Post-LN learns too on nearly every run, "
     "but whether it reaches the solved line within 600 steps, or climbs back after a spike, depends on the seed and "
     "even on the CPU's rounding (it did on most runs, not all): try another seed in the sidebar. A run whose loss "
     "turns infinite is stopped and reported above."

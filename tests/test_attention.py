@@ -199,10 +199,11 @@ def test_attention_learns_reversal_of_20_and_beats_no_attention():
     One trajectory's last evaluation is not a stable figure: after reaching 0.9 the accuracy wobbles by a few
     points, and which evaluation is low depends on the CPU's rounding (seed 0, final accuracy: 0.990 with
     ATEN_CPU_CAPABILITY=default, 0.963 with AVX2, 0.892 on an AVX-512 machine). Measured with
-    bench/claims_spread.py, seeds 0-4, default and AVX2 kernels, one thread (AVX-512 from the issue, seed 0):
-      attention first >= 0.9 at step:    275-300 (AVX-512: 300)       asserted <= 400
-      best of the last 4 evaluations:    0.984-0.996                  asserted >= 0.95
-      no attention, best of the run:     0.276-0.301                  asserted <= 0.40
+    bench/claims_spread.py, seeds 0-4 x default and AVX2 kernels x one thread, plus seed 0 with two threads
+    (AVX-512 from the issue, seed 0; evaluations every 25 steps):
+      attention first >= 0.9 at step:    250-300 (AVX-512: 300)       asserted <= 400
+      best of the last 4 evaluations:    0.963-0.997                  asserted >= 0.92
+      no attention, best of the run:     0.272-0.301                  asserted <= 0.40
     """
     config = TrainConfig(steps=600, lr=3e-3, batch=64)
     factories = attention_race(20, Seq2SeqConfig(8, 32, 64, "additive"), config, seed=0)
@@ -215,7 +216,7 @@ def test_attention_learns_reversal_of_20_and_beats_no_attention():
     best_without = max(a for _, a in accs["no attention"])
     print("attention >= 0.9 at step", reached, "best of last 4", best_late, "no attention best", best_without)
     assert reached is not None and reached <= 400
-    assert best_late >= 0.95
+    assert best_late >= 0.92
     assert best_without <= 0.40
 
 

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from lrd_core import charts
+from lrd_core import charts, topic_charts
 
 
 def _layers(chart):
@@ -71,7 +71,7 @@ def test_every_builder_renders_offline():
         charts.loss_chart(hist, baseline=1 / 6, solved=0.01),
         charts.step_chart(lines, "x", "y", x_title="x", y_title="y", reference=0.5, reference_label="ref"),
         charts.accuracy_chart(hist),
-        charts.accuracy_vs_lag_chart(
+        topic_charts.accuracy_vs_lag_chart(
             pd.DataFrame({"lag": [3, 9], "accuracy": [1.0, 0.5], "series": "a", "step": 9, "inside": [True, False]}), 8
         ),
     ]

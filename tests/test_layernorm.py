@@ -197,15 +197,16 @@ def test_race_names_and_checks():
 
 # The page's race at its full-size settings: lr 5e-3, plain Adam, no clipping, 6 blocks, d_model 64, 600 steps;
 # warm-up 200 steps then linear decay. Measured with bench/claims_spread.py over seeds 0-4 on two kernel sets
-# (ATEN_CPU_CAPABILITY=default and AVX2 on an AMD EPYC, one thread; the AVX-512 machine in comments):
-#   Post-LN, no warm-up: never solved (0 of 10); running mean of 20 losses ends at 1.331-1.332, its lowest 0.70-1.33
-#   Pre-LN, no warm-up:  solved on 10 of 10, at steps 118-238
-#   Post-LN, warm-up:    solved on SOLVED_COUNT of 10 (steps 280-463); the others climb to a running mean of
+# (ATEN_CPU_CAPABILITY=default and AVX2 on an AMD EPYC, one thread; seed 0 also with two threads; the issue's
+# AVX-512 machine where stated):
+#   Post-LN, no warm-up: never solved (0 of 12); running mean of 20 losses ends at 1.331-1.332, its lowest 0.70-1.33
+#   Pre-LN, no warm-up:  solved on 12 of 12, at steps 101-238
+#   Post-LN, warm-up:    solved on 8 of 10 (steps 272-463); the others climb to a running mean of
 #                        0.175-0.255 and relapse after a spike (seed 0 default kernels, seed 3 AVX2); with 2 threads
 #                        seed 0 fails on both kernel sets (lowest 0.065 and 0.293); on the machine seed 0
 #                        solved at 295 with AVX-512 and never with AVX2 (final 1.33).
 # So "warm-up rescues Post-LN" holds on most seeds and kernel sets, not all: the test asserts what holds on every
-# run (no warm-up: stuck; Pre-LN: solves) per seed, and for warm-up the fraction over seeds 0-4.
+# run (no warm-up: stuck; Pre-LN: solves) per seed, and for warm-up fractions over seeds 0-4.
 LN_SLOW = TrainConfig(steps=600, lr=5e-3, batch=32)
 LN_SEEDS = (0, 1, 2, 3, 4)
 
@@ -233,17 +234,18 @@ def test_post_ln_without_warmup_stays_stuck_while_pre_ln_solves(seed):
 
 
 @pytest.mark.slow
-def test_warmup_lets_post_ln_learn_on_every_seed_and_solve_on_most():
+def test_warmup_lets_post_ln_learn_on_nearly_every_seed_and_solve_on_some():
     lowest, solved = {}, {}
     for seed in LN_SEEDS:
         losses = _ln_losses(seed, "Post-LN, warm-up")
         lowest[seed] = float(_running_mean(losses).min())
         solved[seed] = steps_to_threshold(losses, layernorm.LN_SOLVED)
     print("Post-LN with warm-up: lowest running mean", lowest, "solved at", solved)
-    # Learns on every seed: its lowest running mean falls far below the baseline 0.693 (measured <= 0.293 on every
-    # run, threads 1 and 2), where without warm-up it never gets under 0.70.
-    assert all(v < 0.6 * layernorm.LN_BASELINE for v in lowest.values()), lowest
-    # Solves on some seeds: measured SOLVED_PER_KERNEL of 5 per kernel set. The page says "most runs, not all", so
+    # Learns: its lowest running mean falls far below the baseline 0.693 (measured <= 0.293 on all 12 runs here,
+    # where without warm-up it never gets under 0.70). The AVX2 run of seed 0 ended at 1.33 with its
+    # lowest point unknown, so one seed in five may miss.
+    assert sum(v < 0.6 * layernorm.LN_BASELINE for v in lowest.values()) >= 4, lowest
+    # Solves on some seeds: measured 4 of 5 on each kernel set. The page says "most runs, not all", so
     # at least 2 of 5 must solve; a change that stops warm-up from ever rescuing Post-LN fails here.
     assert sum(s is not None for s in solved.values()) >= 2, solved
 
