@@ -14,6 +14,7 @@ MAX_INPUT_SCALE = 10.0  # multiplier on the inputs of a probed RNN
 MIN_RHO, MAX_RHO = 0.01, 3.0  # spectral radius / orthogonal scale of W
 MAX_SECONDS_PER_RUN = 300.0  # compute seconds one model's training loop may use (lrd_core.train)
 MAX_RUN_CPU_SECONDS = 300.0  # CPU seconds one press of Start may use, all its series together (engine)
+MAX_PROBE_BYTES = 64 * 2**20  # working memory one probe may allocate at once (larger ones stream in chunks)
 MAX_QUEUED_RUNS = 24  # runs waiting for a worker; past this a visitor is told the server is busy
 
 # Temporal convolutions (the "Convolutions" page)

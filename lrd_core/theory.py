@@ -157,6 +157,13 @@ def forget_time_constant(f: float) -> float:
     return float(-1.0 / np.log(f))
 
 
+def forget_bias_time_constant(bias: float) -> float:
+    """τ(b) = −1/ln σ(b): the memory time constant, in steps, of an LSTM cell whose forget gate sits at its
+    initial value σ(b) (input-independent part only). b = 1 gives 3.2 steps, b = 3 about 20, b = 5 about 149."""
+    b = check_float("bias", bias, -30.0, 30.0)
+    return forget_time_constant(float(1.0 / (1.0 + np.exp(-b))))
+
+
 COST_MODELS = ("LSTM", "S4D (FFT)", "attention")
 
 
@@ -240,15 +247,27 @@ def window_reach_chars(window_tokens, chars_per_token: float):
 
 
 def segment_reach(segment_len: int, memory_len: int, n_layers: int, position: int | None = None) -> int:
-    """Farthest token (steps back) that the token at ``position`` (0-based, default the last) of a segment
-    can draw on: ``position`` within its own segment, plus up to M more per layer through the memory
-    of segment recurrence (Dai et al. 2019: the reach grows as N·M). With M = 0 (sliding window) only
-    ``position``."""
+    """Farthest token (steps back) that the token at ``position`` p (0-based, default S − 1) of a segment
+    can draw on through N layers of segment recurrence with memory M, given enough earlier segments.
+
+    Layer 1 reads the M cached inputs before the segment, reaching p + M back. Layer n reads cached
+    states of layer n − 1, and each of those was computed, one segment earlier, with a memory of its
+    own; so every further layer adds a whole segment (Dai et al. 2019, Fig. 2: the reach grows as
+    O(N·S)). For M <= S this is p + (N − 1)·S + M; M = 0 (sliding window) gives p. For M > S the same
+    walk is taken step by step: a state at absolute position a, in the segment starting at ⌊a/S⌋·S,
+    reaches back to ⌊a/S⌋·S − M.
+    """
     S = check_int("segment_len", segment_len, 1, 10**6)
     M = check_int("memory_len", memory_len, 0, 10**6)
     N = check_int("n_layers", n_layers, 1, 10**6)
     p = S - 1 if position is None else check_int("position", position, 0, S - 1)
-    return p + N * M
+    if M == 0:
+        return p
+    start = N * S  # the query's segment starts here; N earlier segments are enough for the walk
+    earliest = start - M  # layer 1
+    for _ in range(N - 1):
+        earliest = (earliest // S) * S - M
+    return start + p - earliest
 
 
 def layernorm_projection_distance(d_model: int) -> float:

@@ -27,7 +27,22 @@ from lrd_core.train import StepEvent
 RunFactory = Callable[[], Iterator[StepEvent]]
 SYNC = os.environ.get("LRD_ENGINE_SYNC") == "1"  # tests: no worker threads, fixed steps per redraw
 PROFILE = os.environ.get("LRD_PROFILE_REDRAW") == "1"  # print each redraw's CPU seconds to stderr
-TICK_S = 2.0  # seconds between redraws of an active run: a redraw costs the server 0.3-0.4 CPU-s (Altair)
+REDRAW_SHARE = 0.1  # redraws may take this share of the server's CPU while a run trains
+MIN_TICK_S, MAX_TICK_S = 1.0, 5.0  # bounds on the seconds between redraws of an active run
+FIRST_REDRAW_S = 0.3  # assumed CPU seconds of a panel's redraw until one has been measured (Altair charts)
+
+
+@st.cache_resource
+def redraw_costs() -> dict[str, float]:
+    """Process-wide: recent CPU seconds of one redraw, per live panel (a running mean)."""
+    return {}
+
+
+def tick_seconds(key: str) -> float:
+    """Seconds between redraws of panel ``key``: long enough that redrawing takes at most REDRAW_SHARE of
+    the CPU (a redraw builds Altair charts: 0.3-0.6 CPU-s measured), within [MIN_TICK_S, MAX_TICK_S]."""
+    cost = redraw_costs().get(key, FIRST_REDRAW_S)
+    return min(MAX_TICK_S, max(MIN_TICK_S, cost / REDRAW_SHARE))
 
 
 @st.cache_resource
@@ -162,7 +177,7 @@ def live_panel(
     if err := st.session_state.get(key + "_error"):
         st.error(err)
 
-    @st.fragment(run_every=TICK_S if active else None)
+    @st.fragment(run_every=tick_seconds(key) if active else None)
     def ticker() -> None:
         run: LiveRun | None = st.session_state.get(key)
         if run is None:
@@ -176,8 +191,11 @@ def live_panel(
         if run.settings != settings:
             st.caption(f"Showing the run started with {run.settings}. Press Start to train with the current settings.")
         render(run.history())
+        cost = time.thread_time() - t0
+        costs = redraw_costs()
+        costs[key] = 0.7 * costs.get(key, cost) + 0.3 * cost
         if PROFILE:
-            print(f"[live] {key}: redraw {time.thread_time() - t0:.3f} CPU-s", file=sys.stderr, flush=True)
+            print(f"[live] {key}: redraw {cost:.3f} CPU-s, next tick {tick_seconds(key):.1f} s", file=sys.stderr)
         if was_active and not run.running:
             st.rerun()  # the whole page, so the timer is switched off and Start is enabled again
 

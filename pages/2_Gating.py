@@ -1,5 +1,7 @@
 """Gating: how the LSTM's cell and the GRU's keep path carry a learning signal across long distances."""
 
+import math
+
 import pandas as pd
 import streamlit as st
 
@@ -25,6 +27,11 @@ with st.sidebar:
         key="bias",
         bind="query-params",
         help="Initial bias of the LSTM forget gate and of the GRU keep gate: they start near sigmoid(b).",
+    )
+    st.caption(
+        f"σ(b) = {1 / (1 + math.exp(-bias)):.3f}: a cell whose forget gates stay there keeps e⁻¹ of its content "
+        f"after τ(b) = −1/ln σ(b) = **{theory.forget_bias_time_constant(bias):.1f} steps** "
+        f"and σ(b)²⁰⁰ = {theory.forget_gate_product(bias, 200):.1e} of it after 200."
     )
     T = st.slider("Probe length T", 10, 500, 200, 10, key="T", bind="query-params")
     hidden = st.select_slider("Hidden units H", [16, 32, 64, 128], 64, key="H", bind="query-params")

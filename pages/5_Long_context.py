@@ -51,6 +51,12 @@ def reach() -> pd.DataFrame:
     return long_context.window_reach_table(WINDOWS)
 
 
+@st.cache_data(max_entries=16, show_spinner="Measuring the reach of segment recurrence…")
+def reach_measured(memory_len: int, seed: int) -> int:
+    config = SegmentConfig(long_context.SEGMENT_SYMBOLS + 2, WIDTH, 4, LAYERS, 2 * WIDTH, SEGMENT, memory_len)
+    return long_context.measured_segment_reach(config, seed)
+
+
 @st.cache_data(max_entries=16, show_spinner="Counting tokens across held-out text…")
 def signal(rho: float, V: int, corpus: str) -> pd.DataFrame:
     return long_context.signal_over_chars_frame(rho, DISTANCES, V, corpus)
@@ -173,9 +179,14 @@ A Transformer reads a long sequence in segments of S = {SEGMENT} tokens. The
 entered it, detached so no gradient flows back into them, and lets the next
 segment attend to them as extra keys and values. The task: one of
 {long_context.SEGMENT_SYMBOLS} symbols at a random place, blanks, and {delay} tokens later a
-query that asks for it, in sequences of {T} tokens. The closed-form reach of a
-token at position p of its segment is p + N·M = up to {theory.segment_reach(SEGMENT, M, LAYERS)} tokens
-(N = {LAYERS} layers), against p = up to {SEGMENT - 1} for the window. Both models start
+query that asks for it, in sequences of {T} tokens. With memory, a token at position p of
+its segment reaches p + (N − 1)·S + M tokens back (for M <= S): layer 1 reads the M cached inputs,
+and every further layer reads cached states that were themselves computed with a memory one segment
+earlier (Dai et al. 2019, Fig. 2), so the reach grows by a whole segment per layer. Here, for the last
+token: {theory.segment_reach(SEGMENT, M, LAYERS)} tokens by the formula, {reach_measured(M, g.seed)} measured by
+autograd (the earliest input whose gradient on that token is not 0, memory not detached), against
+p = up to {SEGMENT - 1} for the window (N = {LAYERS} layers). Training detaches the memory, so
+gradients never cross a segment boundary even where attention does. Both models start
 from the same weights (D = {WIDTH}, Pre-LN) and see the same batches (Adam 10⁻³, batch 32).
 """
 )

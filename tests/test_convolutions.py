@@ -264,6 +264,9 @@ def test_lag_parity_learns_inside_the_field_and_not_beyond():
     assert config.receptive_field == 64
     df = lag_sweep(config, [40, 63, 64, 80], TrainConfig(steps=300, lr=1e-3, batch=32), seed=0).set_index("lag")
     print(df)
+    # Measured, seed 0, one thread (the tests pin one), ATEN_CPU_CAPABILITY=default / AVX2 (bench/claims_spread.py):
+    # lags 40 and 63: 1.000 / 1.000; lag 64: 0.497 / 0.503; lag 80: 0.502 / 0.492
+    # (chance 0.5: at and past R the TCN cannot see the bit it needs).
     assert df.loc[40, "accuracy"] >= 0.95 and df.loc[63, "accuracy"] >= 0.95
     assert df.loc[64, "accuracy"] <= 0.60 and df.loc[80, "accuracy"] <= 0.60
 

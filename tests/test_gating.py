@@ -318,11 +318,14 @@ SLOW_CONFIG = TrainConfig(steps=1500, lr=1e-2, batch=64, clip=1.0)  # the page's
 def test_lstm_solves_adding_100_and_rnn_does_not():
     factories = race("adding", 100, 64, SLOW_CONFIG, seed=0, gate_bias=1.0)
     solved_at, lstm = _first_solved_step(factories["LSTM"]())
-    assert solved_at is not None and solved_at <= 1500, np.mean(lstm[-20:])  # measured: 760
+    # Measured, seed 0, one thread (the tests pin one), ATEN_CPU_CAPABILITY=default / AVX2 (bench/claims_spread.py):
+    # LSTM solved at step 762 / 760, GRU at 212 / 212, RNN's last 20 losses 0.185 / 0.187 (the adding baseline
+    # is 0.167). Asserted: both gated cells solve within the 1500 steps (2x margin for the LSTM), the RNN does not.
+    assert solved_at is not None and solved_at <= 1500, np.mean(lstm[-20:])
     gru_at, gru = _first_solved_step(factories["GRU"]())
-    assert gru_at is not None and gru_at <= 1500, np.mean(gru[-20:])  # measured: 212
+    assert gru_at is not None and gru_at <= 1500, np.mean(gru[-20:])
     rnn = [e.loss for e in factories["RNN"]()]
-    assert len(rnn) == 1500 and np.mean(rnn[-20:]) > 0.1  # measured: 0.187
+    assert len(rnn) == 1500 and np.mean(rnn[-20:]) > 0.1
 
 
 # --- the page, under AppTest ------------------------------------------------------------------------------

@@ -283,5 +283,8 @@ def test_s4d_beats_lstm_on_delayed_recall():
         events = list(make())
         final[kind] = events[-1].metrics["accuracy"]
         print(kind, events[-1].step, "steps", round(events[-1].seconds, 1), "s, accuracy", final[kind])
+    # Measured, seed 0, one thread (the tests pin one), ATEN_CPU_CAPABILITY=default / AVX2 (bench/claims_spread.py):
+    # S4D 1.000 / 1.000 (>= 0.9 from step 90), LSTM 0.102 / 0.102 (its best evaluation
+    # 0.148; chance is 1/8).
     assert final["S4D"] >= 0.95
-    assert final["LSTM"] <= 0.3  # chance is 1/8
+    assert final["LSTM"] <= 0.3

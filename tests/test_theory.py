@@ -36,3 +36,12 @@ def test_length_below_is_the_first_length_under_threshold(rho, thr):
 
 def test_length_below_never_for_non_decaying_signal():
     assert theory.length_below(1.0, 1e-6) == math.inf
+
+
+@pytest.mark.parametrize("b", [-2.0, 0.0, 1.0, 3.0, 5.0])
+def test_forget_bias_time_constant_is_the_e_folding_length(b):
+    """σ(b)^τ = 1/e by definition of τ; checked from the logistic function written out here."""
+    f = 1.0 / (1.0 + math.exp(-b))
+    tau = theory.forget_bias_time_constant(b)
+    assert f**tau == pytest.approx(math.exp(-1.0), rel=1e-12)
+    assert theory.forget_bias_time_constant(1.0) == pytest.approx(3.19, abs=0.01)  # b = 1: about 3 steps

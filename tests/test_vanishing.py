@@ -162,3 +162,15 @@ def test_stop_ends_a_live_run():
     stopped_at = at.get("progress")[0].proto.text
     at.run()
     assert at.get("progress")[0].proto.text == stopped_at  # no further steps after Stop
+
+
+def test_jacobian_norms_in_chunks_equal_all_at_once():
+    """Streaming the T Jacobians in chunks (memory budget) gives the numbers of one batched call, to float32
+    rounding: measured 5.4e-7 relative at most, asserted within 16 float32 epsilons (1.9e-6)."""
+    model = ElmanRNN(RNNConfig(hidden_size=12, activation="tanh"), torch.Generator().manual_seed(3))
+    pre = torch.randn(2, 37, 12, generator=torch.Generator().manual_seed(4))
+    whole = torch.linalg.matrix_norm(model.dphi(pre).unsqueeze(-1) * model.W, ord=2)  # (B, T, H, H) at once
+    with torch.no_grad():
+        chunked = vanishing.jacobian_norms(model, pre, max_bytes=3 * 2 * 12 * 12 * 4 * 5)  # 5 steps a chunk
+    assert chunked.shape == (2, 37)
+    torch.testing.assert_close(chunked, whole.detach(), rtol=16 * torch.finfo(torch.float32).eps, atol=0)

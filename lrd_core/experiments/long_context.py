@@ -271,3 +271,27 @@ def window_vs_recurrence(
         return start
 
     return {name: factory(name) for name in configs}
+
+
+def measured_segment_reach(config: SegmentConfig, seed: int) -> int:
+    """Reach of segment recurrence measured by autograd: how many steps back from the last token of the last
+    segment the earliest input lies whose gradient on that token's output is not exactly 0.
+
+    A float64 copy of ``config`` in recurrence mode, with the memory NOT detached (so the gradient can
+    follow the cache), runs over enough segments for the longest possible walk, N·(S + M) + S tokens, at
+    most MAX_SEGMENTS. Softmax weights are all positive, so every input inside the reach gets a non-zero
+    gradient and every input outside gets exactly 0 (masked scores are −inf). Compare
+    :func:`lrd_core.theory.segment_reach`. The sequence holds at most MAX_SEGMENTS segments, so a longer
+    reach is measured as at most MAX_SEGMENTS·S − 1.
+    """
+    config = replace(config, mode="recurrence")
+    S, M, N = config.segment_len, config.memory_len, config.transformer.n_layers
+    n_segments = min(MAX_SEGMENTS, -(-(N * (S + M) + S) // S))  # ceil
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+    model = SegmentTransformer(config, g).double()
+    x = torch.randn(1, n_segments * S, config.input_size, generator=g, dtype=torch.float64, requires_grad=True)
+    out, _ = model.run(x, detach=False)  # (1, T, D)
+    direction = torch.randn(out.shape[-1], generator=g, dtype=torch.float64)
+    (out[0, -1] @ direction).backward()
+    reached = torch.nonzero(x.grad[0].abs().sum(dim=-1) > 0).flatten()  # positions with a gradient
+    return int(x.shape[1] - 1 - reached.min())

@@ -15,6 +15,7 @@ from lrd_core.devices import resolve_device
 from lrd_core.gradients import grad_norms_through_time, readout_direction
 from lrd_core.limits import (
     MAX_BATCH,
+    MAX_PROBE_BYTES,
     MAX_SEQ_LEN,
 )
 from lrd_core.models.heads import SequenceRegressor
@@ -43,7 +44,7 @@ def rnn_gradient_probe(model: ElmanRNN, x: torch.Tensor, v: torch.Tensor) -> pd.
     loss = (states[-1] @ v.to(states[-1])).sum()  # sum over the batch: rows stay independent
     grad_norm = grad_norms_through_time(states, loss)  # (B, T)
     with torch.no_grad():
-        jac = torch.linalg.matrix_norm(model.jacobians(pre), ord=2).double()  # (B, T)
+        jac = jacobian_norms(model, pre).double()  # (B, T)
         sat = model.dphi(pre).abs().mean(dim=-1)  # (B, T)
         # bound_t = ||g_T|| * prod_{k>t} ||J_k||: reverse cumulative product, shifted by one
         tail = torch.flip(torch.cumprod(torch.flip(jac[:, 1:], [1]), dim=1), [1])  # (B, T-1)
@@ -64,6 +65,21 @@ def rnn_gradient_probe(model: ElmanRNN, x: torch.Tensor, v: torch.Tensor) -> pd.
         for b in range(B)
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+def jacobian_norms(model: ElmanRNN, pre: torch.Tensor, max_bytes: int = MAX_PROBE_BYTES) -> torch.Tensor:
+    """||J_t||_2 for pre-activations (B, T, H) -> (B, T), computed a few steps at a time.
+
+    All T Jacobians at once would take B·T·H·H numbers (256 MB at T = 1000, H = 256) and the SVD as much
+    again; chunks of steps keep the working set under ``max_bytes``. Each matrix is independent, so the
+    numbers agree with one batched call to float rounding (LAPACK may order a batch's work differently);
+    whenever all T fit the budget (every default view) it is that one call.
+    """
+    B, T, H = pre.shape
+    per_step = 3 * B * H * H * pre.element_size()  # the Jacobians, the SVD's copy and its workspace
+    chunk = max(1, min(T, max_bytes // per_step))
+    parts = [torch.linalg.matrix_norm(model.jacobians(pre[:, i : i + chunk]), ord=2) for i in range(0, T, chunk)]
+    return torch.cat(parts, dim=1)  # (B, T)
 
 
 def vanishing_probe(config, T: int, seed: int, batch: int = 1, device: str = "cpu") -> pd.DataFrame:

@@ -129,23 +129,26 @@ class SegmentTransformer(nn.Module):
             weights.append(w)
         return self.stack.final_norm(h), inputs, weights
 
-    def new_memory(self, memory: list[torch.Tensor] | None, inputs: list[torch.Tensor]) -> list[torch.Tensor] | None:
-        """The cache for the next segment: per layer the last M of [memory; inputs], detached (no gradient)."""
+    def new_memory(
+        self, memory: list[torch.Tensor] | None, inputs: list[torch.Tensor], detach: bool = True
+    ) -> list[torch.Tensor] | None:
+        """The cache for the next segment: per layer the last M of [memory; inputs], detached (no gradient)
+        unless ``detach`` is False (for measuring the reach with autograd)."""
         if not self.config.uses_memory:
             return None
         M = self.config.memory_len
-        if memory is None:
-            return [h[:, -M:].detach() for h in inputs]
-        return [torch.cat([m, h], dim=1)[:, -M:].detach() for m, h in zip(memory, inputs, strict=True)]
+        cached = inputs if memory is None else [torch.cat([m, h], dim=1) for m, h in zip(memory, inputs, strict=True)]
+        return [h[:, -M:].detach() if detach else h[:, -M:] for h in cached]
 
-    def run(self, x: torch.Tensor) -> tuple[torch.Tensor, list[list[torch.Tensor]]]:
-        """Every segment in turn: (B, T, D_in) -> (output (B, T, D), per segment the per-layer attention weights)."""
+    def run(self, x: torch.Tensor, detach: bool = True) -> tuple[torch.Tensor, list[list[torch.Tensor]]]:
+        """Every segment in turn: (B, T, D_in) -> (output (B, T, D), per segment the per-layer attention weights).
+        ``detach=False`` keeps the gradient through the memory (training always detaches)."""
         S = self.config.segment_len
         check_int("number of segments", math.ceil(x.shape[1] / S), 1, MAX_SEGMENTS)
         memory, outputs, weights = None, [], []
         for start in range(0, x.shape[1], S):
             out, inputs, w = self.segment(x[:, start : start + S], memory, start)
-            memory = self.new_memory(memory, inputs)
+            memory = self.new_memory(memory, inputs, detach)
             outputs.append(out)
             weights.append(w)
         return torch.cat(outputs, dim=1), weights  # (B, T, D)
