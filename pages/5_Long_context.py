@@ -228,7 +228,7 @@ st.caption(
     "Accuracy on 256 held-out sequences every 10 steps. The maps show one fixed sequence: every row is one "
     "head, every column a key the query may read; left of the red line lie the cached states of earlier "
     "segments, which only the recurrent model has. With M = 16, or a delay of 64 (two segments back), the "
-    "cue is still within the reach p + N·M: the recurrent model gets there through two layers of memory, "
-    "more slowly."
+    "cue is still within the reach p + (N − 1)·S + M: the recurrent model gets there through two layers of "
+    "memory, more slowly."
 )
 show.source(block_with_memory, "Source: one block attending to its cached memory")
