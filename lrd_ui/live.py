@@ -61,6 +61,7 @@ class LiveRun:
     total_steps: int
     settings: str
     snapshot: Snapshot | None = None
+    lost: bool = False  # the engine no longer knows the run (forgotten, or a new engine after a restart)
 
     @property
     def last(self) -> Mapping[str, StepEvent]:
@@ -68,7 +69,7 @@ class LiveRun:
 
     @property
     def running(self) -> bool:
-        return self.snapshot is None or self.snapshot.active
+        return not self.lost and (self.snapshot is None or self.snapshot.active)
 
     @property
     def stopped_by_user(self) -> bool:
@@ -83,7 +84,9 @@ class LiveRun:
     def refresh(self, engine: RunEngine, sync_steps: int) -> None:
         """Read the engine's latest snapshot (advancing ``sync_steps`` first in sync mode)."""
         snap = engine.pump(self.run_id, sync_steps) if SYNC else engine.snapshot(self.run_id)
-        if snap is not None:  # None: the engine forgot a long-finished run; keep drawing what we saw
+        if snap is None:  # forgotten: keep drawing what we saw, but never wait for it again
+            self.lost = True
+        else:
             self.snapshot = snap
 
 
@@ -112,6 +115,9 @@ def _stop(key: str) -> None:
 def _report(run: LiveRun) -> None:
     """Progress or queue position, and why the run ended if it has."""
     snap = run.snapshot
+    if snap is None and run.lost:
+        st.info("This run is no longer on the server (it was restarted). Press **Start** to train again.")
+        return
     if snap is None or snap.status == "queued":
         where = f"position {snap.position}, about {snap.wait_s:.0f} s" if snap else "submitted"
         st.info(f"Queued ({where}): other visitors' runs are training. **Stop** leaves the queue.")

@@ -32,3 +32,11 @@ def test_handle_knows_a_stop_by_the_visitor():
     engine.cancel(rid)
     run.snapshot = engine.pump(rid, 0)
     assert not run.running and run.stopped_by_user and run.last["a"].step == 3
+
+
+def test_a_run_the_engine_no_longer_knows_stops_counting_as_running():
+    """After a server restart (a new engine) an old handle must not keep Start disabled forever."""
+    run = LiveRun(run_id=7, total_steps=10, settings="s")
+    assert run.running
+    run.refresh(RunEngine(workers=0), 0)
+    assert run.lost and not run.running and run.last == {}
