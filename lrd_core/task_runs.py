@@ -14,14 +14,8 @@ import torch
 from torch.nn import functional as F
 
 from lrd_core.devices import resolve_device
-from lrd_core.limits import (
-    MAX_TRAIN_SEQ_LEN,
-)
-from lrd_core.tasks import (
-    IGNORE_INDEX,
-    adding_problem,
-    copy_memory,
-)
+from lrd_core.limits import MAX_TRAIN_SEQ_LEN
+from lrd_core.tasks import IGNORE_INDEX, adding_problem, copy_memory
 from lrd_core.train import StepEvent, TrainConfig, split_seed, train
 from lrd_core.validate import check_int
 

@@ -11,12 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core.limits import (
-    MAX_BATCH,
-    MAX_SECONDS_PER_RUN,
-    MAX_SEED,
-    MAX_STEPS,
-)
+from lrd_core.limits import MAX_BATCH, MAX_SECONDS_PER_RUN, MAX_SEED, MAX_STEPS
 from lrd_core.validate import check_choice, check_float, check_int
 
 OPTIMIZERS = ("adam", "sgd")

@@ -17,20 +17,11 @@ import torch
 from torch.nn import functional as F
 
 from lrd_core.gradients import grad_norms_through_time, saved_bytes
-from lrd_core.limits import (
-    MAX_ATTENTION_COST_LEN,
-    MAX_BATCH,
-    MAX_SEQ2SEQ_LEN,
-    MAX_SEQ2SEQ_TRAIN_LEN,
-)
+from lrd_core.limits import MAX_ATTENTION_COST_LEN, MAX_BATCH, MAX_SEQ2SEQ_LEN, MAX_SEQ2SEQ_TRAIN_LEN
 from lrd_core.models.seq2seq import Seq2Seq, Seq2SeqConfig, seq2seq_loss
-from lrd_core.models.transformer import (
-    self_attention,
-)
+from lrd_core.models.transformer import self_attention
 from lrd_core.task_runs import heldout_run
-from lrd_core.tasks import (
-    symbol_sequences,
-)
+from lrd_core.tasks import symbol_sequences
 from lrd_core.train import StepEvent, TrainConfig, split_seed
 from lrd_core.validate import check_choice, check_int
 

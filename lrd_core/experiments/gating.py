@@ -16,20 +16,12 @@ import torch
 
 from lrd_core.devices import resolve_device
 from lrd_core.gradients import grad_norms_through_time, readout_direction
-from lrd_core.limits import (
-    MAX_BATCH,
-    MAX_SEQ_LEN,
-    MAX_TRAIN_SEQ_LEN,
-)
+from lrd_core.limits import MAX_BATCH, MAX_SEQ_LEN, MAX_TRAIN_SEQ_LEN
 from lrd_core.models.heads import SequenceRegressor, SequenceTagger
 from lrd_core.models.recurrent import GRU, LSTM, RECURRENT_KINDS, LSTMConfig, build_recurrent
 from lrd_core.task_runs import adding_run, copy_memory_run
-from lrd_core.tasks import (
-    adding_problem,
-)
-from lrd_core.theory import (
-    signal_magnitude,
-)
+from lrd_core.tasks import adding_problem
+from lrd_core.theory import signal_magnitude
 from lrd_core.train import StepEvent, TrainConfig, split_seed
 from lrd_core.validate import check_choice, check_float, check_int
 

@@ -14,21 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core.limits import (
-    MAX_SEGMENT_LEN,
-    MAX_SEGMENTS,
-)
+from lrd_core.limits import MAX_SEGMENT_LEN, MAX_SEGMENTS
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.segment import MODE_NAMES, SegmentConfig, SegmentTransformer
 from lrd_core.task_runs import heldout_run, parity_accuracy, parity_loss
-from lrd_core.tasks import (
-    segment_recall,
-)
-from lrd_core.theory import (
-    signal_magnitude,
-    signal_over_chars,
-    tokens_for_chars,
-)
+from lrd_core.tasks import segment_recall
+from lrd_core.theory import signal_magnitude, signal_over_chars, tokens_for_chars
 from lrd_core.tokenize import CORPORA, VOCAB_SIZES, bpe_tokenizer, chars_per_token, corpus_split, token_distance
 from lrd_core.train import StepEvent, TrainConfig, split_seed
 from lrd_core.validate import check_int

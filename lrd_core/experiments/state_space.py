@@ -15,25 +15,15 @@ import torch
 from torch.nn import functional as F
 
 from lrd_core.gradients import median_seconds
-from lrd_core.limits import (
-    MAX_SSM_TRAIN_SEQ_LEN,
-)
+from lrd_core.limits import MAX_SSM_TRAIN_SEQ_LEN
 from lrd_core.models import s4d
 from lrd_core.models.heads import SequenceRegressor
 from lrd_core.models.recurrent import LSTM, LSTMConfig, build_recurrent
 from lrd_core.models.s4d import S4DConfig, S4DModel
-from lrd_core.models.transformer import (
-    self_attention,
-)
+from lrd_core.models.transformer import self_attention
 from lrd_core.task_runs import heldout_run
-from lrd_core.tasks import (
-    delayed_recall,
-)
-from lrd_core.theory import (
-    forget_time_constant,
-    sequence_cost,
-    ssm_memory,
-)
+from lrd_core.tasks import delayed_recall
+from lrd_core.theory import forget_time_constant, sequence_cost, ssm_memory
 from lrd_core.train import StepEvent, TrainConfig, split_seed
 from lrd_core.validate import check_choice, check_int
 

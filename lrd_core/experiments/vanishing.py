@@ -13,16 +13,10 @@ import torch
 
 from lrd_core.devices import resolve_device
 from lrd_core.gradients import grad_norms_through_time, readout_direction
-from lrd_core.limits import (
-    MAX_BATCH,
-    MAX_PROBE_BYTES,
-    MAX_SEQ_LEN,
-)
+from lrd_core.limits import MAX_BATCH, MAX_PROBE_BYTES, MAX_SEQ_LEN
 from lrd_core.models.heads import SequenceRegressor
 from lrd_core.models.recurrent import ElmanRNN, RNNConfig
-from lrd_core.tasks import (
-    adding_problem,
-)
+from lrd_core.tasks import adding_problem
 from lrd_core.train import split_seed
 from lrd_core.validate import check_int
 

@@ -23,11 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lrd_core.limits import (
-    MAX_MEMORY_LEN,
-    MAX_SEGMENT_LEN,
-    MAX_SEGMENTS,
-)
+from lrd_core.limits import MAX_MEMORY_LEN, MAX_SEGMENT_LEN, MAX_SEGMENTS
 from lrd_core.models.transformer import (
     SelfAttention,
     TransformerBlock,
