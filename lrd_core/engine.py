@@ -34,6 +34,7 @@ from lrd_core.validate import check_float, check_int
 RunFactory = Callable[[], Iterator[StepEvent]]
 ACTIVE = ("queued", "running")  # a run in one of these states still needs a worker
 HISTORY_COLUMNS = ["series", "step", "loss", "grad_norm", "seconds"]
+STOPPED_BY_USER = "stopped by you"  # the message of a run its visitor stopped
 
 
 class EngineBusy(RuntimeError):
@@ -211,7 +212,7 @@ class RunEngine:
             run.last_read = time.monotonic()
             return run.snapshot
 
-    def cancel(self, run_id: int, message: str = "stopped by you") -> None:
+    def cancel(self, run_id: int, message: str = STOPPED_BY_USER) -> None:
         """Stop a run: a queued one leaves the line now, a running one after its current slice."""
         with self._lock:
             run = self._runs.get(run_id)
@@ -305,7 +306,7 @@ class RunEngine:
             run.finish("error", f"the run failed: {type(err).__name__}: {err}")
         with self._lock:
             if run.cancelled and run.status in ACTIVE:
-                run.finish("stopped", run.message or "stopped by you")
+                run.finish("stopped", run.message or STOPPED_BY_USER)
             run.snapshot = self._snapshot_of(run, 0)
 
     def _work(self) -> None:

@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from lrd_core.engine import HISTORY_COLUMNS, EngineBusy, RunEngine, Snapshot, usable_cores
+from lrd_core.engine import HISTORY_COLUMNS, STOPPED_BY_USER, EngineBusy, RunEngine, Snapshot, usable_cores
 from lrd_core.train import StepEvent
 
 RunFactory = Callable[[], Iterator[StepEvent]]
@@ -73,7 +73,7 @@ class LiveRun:
 
     @property
     def stopped_by_user(self) -> bool:
-        return self.snapshot is not None and self.snapshot.message == "stopped by you"
+        return self.snapshot is not None and self.snapshot.message == STOPPED_BY_USER
 
     def history(self) -> pd.DataFrame:
         """Tidy history, one row per (series, step): series, step, loss, grad_norm, seconds, status,
