@@ -30,7 +30,7 @@ RUN_PAGES = (
     "pages/4_Attention.py",
     "pages/5_Long_context.py",
     "pages/6_State_space_models.py",
-    "pages/7_LayerNorm_placement.py",
+    "pages/8_LayerNorm_placement.py",
 )
 PROGRESS = re.compile(r"step (\d+) / (\d+) · ([\d.]+) s of training in ([\d.]+) s")
 DUTY_TARGET, RSS_TARGET_MB, HOME_TARGET_S, LEFT_TARGET_MB = 0.8, 1000.0, 5.0, 300.0

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from lrd_core import theory
+from lrd_core.experiments import selective
 from lrd_core.models import s4d
 
 
@@ -107,5 +108,16 @@ EXERCISES = (
         "|Ā| = e^(Δ Re A) per step, so the memory is e^(−l/τ) with τ = 1/(Δ |Re A|).",
         "pages/6_State_space_models.py",
         {"init": "lin", "dt_min": "0.01", "dt_max": "0.1"},
+    ),
+    Exercise(
+        "selective_delta",
+        "Selective state spaces",
+        "A selective SSM channel has A = −1 and updates its state by x ← e^(ΔA)·x + Δ·B·u. Which step Δ "
+        "keeps a stored value for 100 steps, i.e. leaves 1/e of it after 100 steps of noise?",
+        lambda: selective.keep_delta(-1.0, 100),
+        0.01,
+        "Each step multiplies the state by e^(ΔA), so 100 steps keep e^(100·Δ·A) = e^(−1): Δ = 1/100. A larger "
+        "Δ on a data token writes it (and forgets the old state); a small Δ on noise lets the state pass.",
+        "pages/7_Selective_state_spaces.py",
     ),
 )

@@ -172,3 +172,42 @@ def segment_recall(batch: int, T: int, delay: int, generator: torch.Generator, n
 LN_COPY_SYMBOLS = 8  # alphabet of the symbols to recall (classes: blank + 8)
 LN_COPY_LENGTH = 5  # symbols shown, then replayed
 LN_COPY_GAP = 5  # blanks between show and replay: sequences of 5 + 5 + 5 = 15 steps
+
+
+# --- Selective copying (the "Selective state spaces" page) ---
+
+MAX_SELECTIVE_LEN = 1024  # L: positions of data and noise before the markers
+MAX_SELECTIVE_TOKENS = 64  # k: data tokens to copy
+
+
+def selective_copying(
+    batch: int, L: int, k: int, generator: torch.Generator, n_symbols: int = 8, fixed_positions: bool = False
+):
+    """Selective copying (Gu & Dao 2023, Sec. 4.1.1): k data tokens among L − k noise tokens, then k markers
+    at which the model must output the data tokens in order.
+
+    With ``fixed_positions=False`` the data sit at k distinct random positions of each sequence, so which
+    steps to keep depends on the content (a time-invariant model such as S4D cannot know); with True they
+    always sit at positions ⌊i·L/k⌋ (i = 0..k−1), where one fixed convolution kernel can fetch them.
+    Guessing scores 1/n_symbols.
+
+    Returns x: (B, L + k, n_symbols + 2) float32 one-hot (data 0..n−1, noise n, marker n + 1) and
+    y: (B, L + k) int64, the i-th data token at the i-th marker and ``IGNORE_INDEX`` everywhere else.
+    """
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    L = check_int("L", L, 1, MAX_SELECTIVE_LEN)
+    k = check_int("k", k, 1, min(MAX_SELECTIVE_TOKENS, L))
+    n_symbols = check_int("n_symbols", n_symbols, 2, 64)
+    g = _check_generator(generator)
+    data = torch.randint(0, n_symbols, (batch, k), generator=g, device=g.device)  # (B, k)
+    if fixed_positions:
+        where = (torch.arange(k, device=g.device) * L // k).expand(batch, k)  # (B, k), the same every time
+    else:
+        order = torch.rand(batch, L, generator=g, device=g.device).argsort(dim=1)  # (B, L): a random permutation
+        where = order[:, :k].sort(dim=1).values  # (B, k): k distinct positions, in order
+    tokens = torch.full((batch, L + k), n_symbols, dtype=torch.long, device=g.device)  # (B, L + k) noise
+    tokens.scatter_(1, where, data)
+    tokens[:, L:] = n_symbols + 1  # the markers: "output the next data token now"
+    y = torch.full((batch, L + k), IGNORE_INDEX, dtype=torch.long, device=g.device)  # (B, L + k)
+    y[:, L:] = data
+    return torch.nn.functional.one_hot(tokens, n_symbols + 2).float(), y  # (B, L + k, n+2), (B, L + k)

@@ -52,6 +52,15 @@ class StepEvent:
     metrics: dict[str, float] = field(default_factory=dict)  # evaluation results, on evaluated steps only
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a live run showed, in one sentence built from its numbers (a page's verdict function returns
+    it, or None while the contrast is still undecided)."""
+
+    expected: bool  # True when the contrast the page teaches appeared in this run
+    text: str  # one sentence with the run's numbers, rounded to what matters
+
+
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr)
@@ -92,16 +101,26 @@ def train(
     "diverged at step k" instead of raising; the weights are not updated.
     ``evaluate(model)``, if given, runs under ``torch.no_grad()`` after every
     ``eval_every``-th update and after the last one; its dict (e.g. accuracy)
-    is the event's ``metrics``.
+    is the event's ``metrics``; it also runs once before training, yielded as a step-0 event (loss of the
+    first batch, grad_norm NaN), so metric curves start at the untrained model's value.
     """
     eval_every = check_int("eval_every", eval_every, 1, MAX_STEPS)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, config)
     scheduler = make_scheduler(opt, config)
     seconds = 0.0  # time spent inside this generator; a live page pauses it between ticks
+    first = None
+    if evaluate is not None:  # step 0: the untrained model, so every curve starts at its chance level
+        resumed = time.perf_counter()
+        first = batch_fn()
+        with torch.no_grad():
+            loss0 = float(loss_fn(model(first[0]), first[1]))
+            metrics = {k: float(v) for k, v in evaluate(model).items()}
+        seconds += time.perf_counter() - resumed
+        yield StepEvent(0, loss0, math.nan, seconds, metrics=metrics)
     for step in range(1, config.steps + 1):
         resumed = time.perf_counter()
-        x, y = batch_fn()
+        x, y = first if step == 1 and first is not None else batch_fn()
         loss = loss_fn(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -179,6 +198,6 @@ def race_summary(history, solved: float, window: int = 20):
             f"loss, mean of last {window}": float(d["loss"].tail(window).mean()),
             "solved at step": steps_to_threshold(d["loss"].to_numpy(), solved, window),
         }
-        for name, d in history.sort_values("step").groupby("series", sort=False)
+        for name, d in history[history["step"] > 0].sort_values("step").groupby("series", sort=False)
     ]
     return pd.DataFrame(rows)

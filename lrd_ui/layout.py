@@ -21,8 +21,10 @@ PAGES = (
     ("pages/4_Attention.py", "Attention", ":material/center_focus_strong:"),
     ("pages/5_Long_context.py", "Long context", ":material/data_array:"),
     ("pages/6_State_space_models.py", "State-space models", ":material/waves:"),
-    ("pages/7_LayerNorm_placement.py", "LayerNorm placement", ":material/stacked_line_chart:"),
-    ("pages/8_Exercises.py", "Exercises", ":material/quiz:"),
+    ("pages/7_Selective_state_spaces.py", "Selective state spaces", ":material/filter_alt:"),
+    ("pages/8_LayerNorm_placement.py", "LayerNorm placement", ":material/stacked_line_chart:"),
+    ("pages/9_Real_data.py", "Real data: electricity demand", ":material/bolt:"),
+    ("pages/10_Exercises.py", "Exercises", ":material/quiz:"),
 )
 
 SEED_KEY, DEVICE_KEY = "global_seed", "global_device"

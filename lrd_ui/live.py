@@ -22,7 +22,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lrd_core.engine import HISTORY_COLUMNS, STOPPED_BY_USER, EngineBusy, RunEngine, Snapshot, usable_cores
-from lrd_core.train import StepEvent
+from lrd_core.train import StepEvent, Verdict
 
 RunFactory = Callable[[], Iterator[StepEvent]]
 SYNC = os.environ.get("LRD_ENGINE_SYNC") == "1"  # tests: no worker threads, fixed steps per redraw
@@ -62,6 +62,7 @@ class LiveRun:
     settings: str
     snapshot: Snapshot | None = None
     lost: bool = False  # the engine no longer knows the run (forgotten, or a new engine after a restart)
+    verdict: Callable[[pd.DataFrame, bool], Verdict | None] | None = None  # judged with the settings at Start
 
     @property
     def last(self) -> Mapping[str, StepEvent]:
@@ -95,14 +96,14 @@ def _owner() -> str:
     return ctx.session_id if ctx is not None else "no-session"
 
 
-def _start(key: str, factories: dict[str, RunFactory], total_steps: int, settings: str) -> None:
+def _start(key: str, factories: dict[str, RunFactory], total_steps: int, settings: str, verdict=None) -> None:
     try:
         run_id = run_engine().submit(_owner(), factories, total_steps, settings=settings)
     except (ValueError, EngineBusy) as err:
         st.session_state[key + "_error"] = str(err)
         return
     st.session_state.pop(key + "_error", None)
-    st.session_state[key] = LiveRun(run_id, total_steps, settings)
+    st.session_state[key] = LiveRun(run_id, total_steps, settings, verdict=verdict)
 
 
 def _stop(key: str) -> None:
@@ -140,6 +141,11 @@ def _report(run: LiveRun) -> None:
             st.warning(f"**{name}** {event.message}.")
 
 
+def _show_verdict(result: Verdict | None) -> None:
+    if result is not None:
+        (st.success if result.expected else st.warning)(f"**Verdict:** {result.text}", icon=":material/gavel:")
+
+
 def live_panel(
     key: str,
     factories: dict[str, RunFactory],
@@ -148,13 +154,17 @@ def live_panel(
     settings: str,
     render: Callable[[pd.DataFrame], None],
     steps_per_tick: int = 10,
+    verdict: Callable[[pd.DataFrame, bool], Verdict | None] | None = None,
 ) -> LiveRun | None:
     """Draw Start/Stop, queue position or progress, end-of-run messages and ``render(history)``.
 
     ``factories`` map a series name to a zero-argument function returning a fresh event iterator; the
     engine calls them when the run is admitted (models are built then). All series form one run with one
     CPU budget. ``settings`` describes the widgets' current values: if they differ from the run's, the
-    panel says so. ``steps_per_tick`` is used in sync mode (tests) only.
+    panel says so. ``steps_per_tick`` is used in sync mode (tests) only. ``verdict(history, finished)``
+    returns the run's one-sentence verdict once the contrast is decided (or the run has finished), else
+    None; it is shown above the charts, green when the expected contrast appeared, amber when not. The
+    function given when Start was pressed judges the run (it carries the settings the run was built with).
     """
     run: LiveRun | None = st.session_state.get(key)
     if run is not None and run.snapshot is None:
@@ -168,7 +178,7 @@ def live_panel(
         disabled=active,
         icon=":material/play_arrow:",
         on_click=_start,
-        args=(key, factories, total_steps, settings),
+        args=(key, factories, total_steps, settings, verdict),
         width="stretch",
     )
     right.button(
@@ -196,7 +206,10 @@ def live_panel(
         _report(run)
         if run.settings != settings:
             st.caption(f"Showing the run started with {run.settings}. Press Start to train with the current settings.")
-        render(run.history())
+        history = run.history()
+        if run.verdict is not None and run.snapshot is not None and len(history):
+            _show_verdict(run.verdict(history, not run.running))
+        render(history)
         cost = time.thread_time() - t0
         costs = redraw_costs()
         costs[key] = 0.7 * costs.get(key, cost) + 0.3 * cost

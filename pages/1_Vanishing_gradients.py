@@ -1,5 +1,7 @@
 """Vanishing & exploding gradients: how much learning signal survives the trip back through a plain RNN."""
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -176,7 +178,9 @@ def render(history: pd.DataFrame) -> None:
     a, b = st.columns(2)
     with a:
         show.chart(
-            charts.loss_chart(history, baseline=theory.ADDING_BASELINE_MSE, solved=0.01, y_title="MSE (log)"),
+            charts.loss_chart(
+                history, baseline=theory.ADDING_BASELINE_MSE, solved=vanishing.SOLVED_MSE, y_title="MSE (log)"
+            ),
             height=340,
         )
     with b:
@@ -195,4 +199,5 @@ live_panel(
     total_steps=steps,
     settings=settings,
     render=render,
+    verdict=partial(vanishing.adding_verdict, T=train_T),
 )

@@ -8,11 +8,12 @@ import streamlit as st
 from lrd_core import charts, theory
 from lrd_core.experiments import gating
 from lrd_core.experiments.gating import COPY_LENGTH, COPY_SYMBOLS, TASKS, race
-from lrd_core.train import TrainConfig, race_summary
+from lrd_core.train import race_summary
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
 from lrd_ui.presenter import section
+from lrd_ui.sizes import size_values
 
 g = setup_page("Gating: LSTM and GRU", ":material/alt_route:")
 
@@ -148,15 +149,22 @@ st.dataframe(
 show.source(gating.gating_gradient_probe)
 
 section("3 · The race: same seed, same batches, same step budget")
+v = size_values(gating.SIZES)
 c1, c2, c3, c4 = st.columns(4)
 task = c1.selectbox(
-    "Task", TASKS, key="task", bind="query-params", help="adding: the adding problem; copy: copy memory"
+    "Task",
+    TASKS,
+    TASKS.index(v["task"]),
+    key="task",
+    bind="query-params",
+    help="adding: the adding problem; copy: copy memory",
 )
-train_T = c2.slider("Training length T", 10, 300, 100, 10, key="train_T", bind="query-params")
-steps = c3.slider("Steps", 100, 3000, 1500, 100, key="steps", bind="query-params")
-lr = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 1e-2, 3e-2], 1e-2, key="lr", bind="query-params")
+train_T = c2.slider("Training length T", 10, 300, v["train_T"], 10, key="train_T", bind="query-params")
+steps = c3.slider("Steps", 100, 3000, v["steps"], 100, key="steps", bind="query-params")
+lr = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 1e-2, 3e-2], v["lr"], key="lr", bind="query-params")
+judge = gating.race_judge(task, train_T)
 if task == "adding":
-    baseline, solved, y_title = theory.ADDING_BASELINE_MSE, 0.01, "MSE (log)"
+    baseline, solved, y_title = theory.ADDING_BASELINE_MSE, gating.SOLVED_MSE, "MSE (log)"
     st.markdown(f"Sum the two marked numbers of a length-T sequence. Answering 1 every time scores {baseline:.3g}.")
 else:
     baseline = theory.copy_memory_loss(train_T, COPY_LENGTH, 1 / COPY_SYMBOLS)
@@ -167,7 +175,7 @@ else:
         f"Guessing scores {baseline:.3g}; "
         f"the solved line is every symbol recalled with probability 0.9."
     )
-config = TrainConfig(steps=steps, lr=lr, batch=64, clip=1.0)
+config = gating.race_config(steps, lr)
 settings = f"task={task}, T={train_T}, H={hidden}, b={bias}, ρ={rho}, lr={lr}, steps={steps}, seed={g.seed}"
 
 
@@ -189,8 +197,12 @@ else:
         settings=settings,
         render=render,
         steps_per_tick=4,
+        verdict=judge,
     )
 st.caption(
     "All three start from the same seed and see the same batches; gradients are clipped at norm 1; "
-    "the LSTM's forget gate and the GRU's keep gate start with bias b, the RNN with W = ρ·Q."
+    "the LSTM's forget gate and the GRU's keep gate start with bias b, the RNN with W = ρ·Q (PyTorch's fused "
+    "modules with the hand-written cells' initial weights: the race reads no gate). At the Lecture size the GRU "
+    "solves T = 50 and the plain RNN does not on each of seeds 0-4 (a slow test checks it), while the LSTM, at "
+    "forget bias 1, usually needs more steps than the Lecture size gives it: choose Full size to see it finish."
 )

@@ -1,5 +1,7 @@
 """Dilated causal convolutions: a receptive field that doubles with every layer, measured and put to work."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -11,6 +13,7 @@ from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
 from lrd_ui.presenter import section
+from lrd_ui.sizes import size_values
 
 PAGE_MAX_KERNEL, PAGE_MAX_TOP = 4, 8  # widget ranges: every chart at the extremes stays a few thousand marks
 PROBE_CHANNELS = 2  # the measured field does not depend on the width; 2 channels keep probes instant
@@ -118,10 +121,11 @@ R − 1 are learnable, lag R and beyond are not. The panel trains one fresh
 network per lag: yours plus lags around R.
 """
 )
+v = size_values(convolutions.SIZES)
 c1, c2, c3 = st.columns(3)
-lag = c1.slider("Your lag", 1, limits.MAX_LAG, 40, 1, key="lag", bind="query-params")
-steps = c2.slider("Steps", 50, 2000, 400, 50, key="steps", bind="query-params")
-channels = c3.select_slider("Channels C", [8, 16, 32, 64], 32, key="C", bind="query-params")
+lag = c1.slider("Your lag", 1, limits.MAX_LAG, v["lag"], 1, key="lag", bind="query-params")
+steps = c2.slider("Steps", 50, 2000, v["steps"], 50, key="steps", bind="query-params")
+channels = c3.select_slider("Channels C", [8, 16, 32, 64], v["C"], key="C", bind="query-params")
 series = convolutions.parity_series(R, lag)
 train_config = TrainConfig(steps=steps, lr=1e-3, batch=32)
 train_net = TCNConfig(1, channels, k, d, variant)
@@ -158,6 +162,7 @@ live_panel(
     settings=settings,
     render=render,
     steps_per_tick=5,
+    verdict=partial(convolutions.parity_verdict, series_lags=series, receptive_field=R),
 )
 st.caption(
     "Accuracy is measured every 10 steps on a held-out batch. A lag inside the field can be learned: the default "

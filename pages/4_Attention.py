@@ -1,5 +1,7 @@
 """Attention: a one-step gradient path from every output to every input, and the O(L²) bill for it."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 import torch
@@ -9,13 +11,13 @@ from lrd_core.experiments import attention
 from lrd_core.models.seq2seq import Attention, Seq2SeqConfig
 from lrd_core.models.transformer import self_attention
 from lrd_core.tasks import symbol_sequences
-from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
 from lrd_ui.presenter import section
+from lrd_ui.sizes import size_values
 
-SYMBOLS, EMBED = 8, 32  # alphabet of the reversal task; symbol embedding size
+SYMBOLS, EMBED = attention.RACE_SYMBOLS, attention.RACE_EMBED  # alphabet of the reversal task; embedding size
 KEEP = "attention_models"  # session key: {series: (model, T)} of the run on show, filled when Start builds them
 
 g = setup_page("Attention", ":material/center_focus_strong:")
@@ -104,22 +106,24 @@ attended to as well, a few steps away rather than T − t.
 show.source(attention.encoder_gradient_probe)
 
 section("2 · Train both: reverse a sequence of random symbols")
-c1, c2 = st.columns(2)
-train_T = c1.slider("Sequence length", 5, 30, 20, 1, key="train_T", bind="query-params")
-steps = c2.slider("Steps (same budget for both)", 100, 1500, 500, 100, key="steps", bind="query-params")
+v = size_values(attention.SIZES)
+c1, c2, c3 = st.columns(3)
+train_T = c1.slider("Sequence length", 5, 30, v["train_T"], 1, key="train_T", bind="query-params")
+steps = c2.slider("Steps (same budget for both)", 100, 1500, v["steps"], 100, key="steps", bind="query-params")
+lr = c3.select_slider("Learning rate", [1e-3, 3e-3, 1e-2], v["lr"], key="lr", bind="query-params")
 st.markdown(
     f"""
 Each batch holds 64 fresh sequences of {train_T} symbols (out of {SYMBOLS}); the
 target is the sequence backwards, so the *first* outputs need the inputs the
 encoder read *first*, the farthest back. Both models start from the same weights
 (H = {hidden}, bidirectional encoder, H/2 units per direction) and see the same
-batches (Adam, learning rate 3·10⁻³). Accuracy is scored by free-running decoding: the model
+batches (Adam, learning rate {lr:g}). Accuracy is scored by free-running decoding: the model
 reads its own previous guesses, as it would in use.
 """
 )
-config = TrainConfig(steps=steps, lr=3e-3, batch=64)
+config = attention.race_config(steps, lr)
 model_config = Seq2SeqConfig(SYMBOLS, EMBED, hidden, kind)
-settings = f"length={train_T}, H={hidden}, score={kind}, steps={steps}, seed={g.seed}"
+settings = f"length={train_T}, H={hidden}, score={kind}, steps={steps}, lr={lr:g}, seed={g.seed}"
 keep = st.session_state.setdefault(KEEP, {})
 
 
@@ -146,6 +150,7 @@ live_panel(
     settings=settings,
     render=render,
     steps_per_tick=10,
+    verdict=partial(attention.race_verdict, T=train_T, n_symbols=SYMBOLS),
 )
 show.source(Attention.forward, "Source: one attention step, scores to context")
 

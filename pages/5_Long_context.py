@@ -1,5 +1,7 @@
 """Long context: tokenization sets how many steps a dependency takes; segment recurrence reaches past the window."""
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -8,13 +10,13 @@ from lrd_core import charts, theory, tokenize, topic_charts
 from lrd_core.experiments import long_context
 from lrd_core.limits import MAX_PASTED_CHARS
 from lrd_core.models.segment import MODE_NAMES, SegmentConfig, block_with_memory
-from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
 from lrd_ui.presenter import section
+from lrd_ui.sizes import size_values
 
-SEGMENT, LAYERS, WIDTH = 32, 2, 64  # segment length S, blocks N and width D of the trained Transformer
+SEGMENT, LAYERS, WIDTH = long_context.RACE_SEGMENT, long_context.RACE_LAYERS, long_context.RACE_WIDTH  # S, N, D
 DISTANCES = np.unique(np.linspace(1, 500, 50).astype(int))  # D in characters for the signal chart
 WINDOWS = (256, 512, 1024, 2048)  # window sizes W in tokens
 BOX_WIDTH = 72  # characters per row of the token boxes
@@ -166,10 +168,13 @@ else:
     st.info("Type or paste some text to see its tokens.")
 
 section("5 · Past the window: sliding window vs segment recurrence")
+v = size_values(long_context.SIZES)
 c1, c2, c3 = st.columns(3)
-delay = c1.select_slider("Delay (tokens from cue to query)", [16, 24, 32, 48, 64], 48, key="delay", bind="query-params")
-M = c2.select_slider("Memory M (recurrence)", [0, 16, 32], 32, key="M", bind="query-params")
-steps = c3.slider("Steps (same budget for both)", 20, 300, 120, 20, key="steps", bind="query-params")
+delay = c1.select_slider(
+    "Delay (tokens from cue to query)", [16, 24, 32, 48, 64], v["delay"], key="delay", bind="query-params"
+)
+M = c2.select_slider("Memory M (recurrence)", [0, 16, 32], v["M"], key="M", bind="query-params")
+steps = c3.slider("Steps (same budget for both)", 20, 300, v["steps"], 20, key="steps", bind="query-params")
 T = long_context.segment_recall_length(delay, SEGMENT)
 st.markdown(
     f"""
@@ -190,8 +195,7 @@ gradients never cross a segment boundary even where attention does. Both models 
 from the same weights (D = {WIDTH}, Pre-LN) and see the same batches (Adam 10⁻³, batch 32).
 """
 )
-model_config = SegmentConfig(long_context.SEGMENT_SYMBOLS + 2, WIDTH, 4, LAYERS, 2 * WIDTH, SEGMENT, M)
-config = TrainConfig(steps=steps, lr=1e-3, batch=32)
+model_config, config = long_context.race_setup(delay, M, steps)
 settings = f"delay={delay}, M={M}, steps={steps}, seed={g.seed}"
 keep = st.session_state.setdefault(KEEP, {})
 
@@ -223,6 +227,7 @@ live_panel(
     settings=settings,
     render=render,
     steps_per_tick=2,
+    verdict=partial(long_context.race_verdict, delay=delay, memory=M),
 )
 st.caption(
     "Accuracy on 256 held-out sequences every 10 steps. The maps show one fixed sequence: every row is one "

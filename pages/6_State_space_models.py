@@ -1,5 +1,7 @@
 """State-space models: a linear recurrence that is also a convolution, memory set by eigenvalues, and its cost."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -8,11 +10,11 @@ from lrd_core.experiments import state_space
 from lrd_core.experiments.state_space import RECALL_SYMBOLS, ssm_vs_lstm
 from lrd_core.limits import MAX_SSM_TRAIN_SEQ_LEN
 from lrd_core.models import s4d
-from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
 from lrd_ui.presenter import section
+from lrd_ui.sizes import size_values
 
 KERNEL_CHANNELS = 4  # channels drawn in the kernel chart, Δ spread over the chosen range
 SCAN_LENGTHS = (64, 128, 256, 512, 1024, 2048)  # L for FFT vs recurrence (the recurrence is a Python loop)
@@ -190,15 +192,18 @@ st.caption(
 )
 
 section(f"5 · Train it: delayed recall of one of {RECALL_SYMBOLS} symbols")
+v = size_values(state_space.SIZES)
 c1, c2 = st.columns(2)
-T = c1.select_slider("Delay T", [50, 100, 250, 500, MAX_SSM_TRAIN_SEQ_LEN], 250, key="recall_T", bind="query-params")
-steps = c2.slider("Steps", 20, 600, 200, 20, key="recall_steps", bind="query-params")
+T = c1.select_slider(
+    "Delay T", [50, 100, 250, 500, MAX_SSM_TRAIN_SEQ_LEN], v["recall_T"], key="recall_T", bind="query-params"
+)
+steps = c2.slider("Steps", 20, 600, v["recall_steps"], 20, key="recall_steps", bind="query-params")
 st.markdown(
     f"A symbol is shown at t = 0, then {T - 2} blanks, then a question mark: name the symbol. Guessing scores "
     f"1/{RECALL_SYMBOLS}. S4D: 2 layers, H = 64, N = 32, S4D-{init.capitalize()}. LSTM: hidden 64, forget "
     "bias 1. Same seed, same batches, Adam 3·10⁻³, batch 32."
 )
-config = TrainConfig(steps=steps, lr=3e-3, batch=32)
+config = state_space.race_config(steps)
 settings = f"T={T}, steps={steps}, init={init}, seed={g.seed}"
 
 
@@ -213,6 +218,7 @@ live_panel(
     settings=settings,
     render=render,
     steps_per_tick=2,
+    verdict=partial(state_space.recall_verdict, T=T),
 )
 st.caption(
     "Accuracy on 256 held-out sequences every 10 steps. The S4D channels with small Δ hold the symbol "

@@ -29,11 +29,22 @@ def open_page(path: str, query: dict[str, str] | None = None, session: dict | No
     return at
 
 
+def _options(control) -> list[str]:
+    """The options of a segmented control (AppTest's ButtonGroup exposes only its proto)."""
+    return [o.content for o in control.proto.options]
+
+
 def set_all(at: AppTest, end: str) -> list[str]:
     """Set every slider, select slider, selectbox, number input and toggle/checkbox to its ``end``
-    ("min" or "max") extreme. Returns what was set, for failure messages."""
+    ("min" or "max") extreme. Returns what was set, for failure messages. A segmented control (the run
+    size) is set first, with a run of its own: switching size resets the widgets it governs."""
     first = end == "min"
     done = []
+    if len(at.segmented_control):
+        for c in at.segmented_control:
+            c.set_value(_options(c)[0 if first else -1])
+            done.append(f"{c.key}={c.value}")
+        at.run()
     for s in at.slider:
         s.set_value(s.min if first else s.max)
         done.append(f"{s.key}={s.value}")
@@ -57,6 +68,10 @@ def set_random(at: AppTest, rng) -> list[str]:
     """Set every slider, select slider, selectbox and toggle to a random allowed value drawn from ``rng``
     (a numpy Generator); the seed and presenter switches are left alone. Returns what was set."""
     done = []
+    for c in at.segmented_control:
+        options = _options(c)
+        c.set_value(options[int(rng.integers(0, len(options)))])
+        done.append(f"{c.key}={c.value}")
     for s in at.slider:
         steps = round((s.max - s.min) / s.step)
         value = s.min + s.step * int(rng.integers(0, steps + 1))

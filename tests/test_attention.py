@@ -236,3 +236,25 @@ def test_page_renders_probe_metrics_and_cost_slopes():
     assert with_attn / no_attn > 1e3
     slopes = [float(m.value) for m in at.metric if m.label.startswith("fitted slope")]  # time and memory
     assert len(slopes) == 2 and all(0.5 < s < 2.5 for s in slopes)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_fused_encoder_computes_the_hand_written_one(bidirectional):
+    """Training runs the encoder in torch's fused GRU with the hand-written cells' weights: same memory,
+    same final state, and the same gradients on those weights (float64)."""
+    from lrd_core.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    state = torch.random.get_rng_state()
+    model = Seq2Seq(Seq2SeqConfig(hidden_size=16, bidirectional=bidirectional), torch.Generator().manual_seed(0))
+    assert torch.equal(state, torch.random.get_rng_state()), "building the model drew from the global RNG"
+    model = model.double()
+    src = torch.randint(0, 8, (3, 9), generator=torch.Generator().manual_seed(1))
+    hand, fused = model.encode(src), model.encode_fused(src)
+    torch.testing.assert_close(fused.memory, hand.memory, rtol=0, atol=1e-12)
+    torch.testing.assert_close(fused.final, hand.final, rtol=0, atol=1e-12)
+    weights = [model.enc_fwd.W_hh, model.enc_fwd.b_hh] + ([model.enc_bwd.W_ih] if bidirectional else [])
+    probe = torch.linspace(-1, 1, hand.memory.numel(), dtype=torch.float64).view_as(hand.memory)
+    g_hand = torch.autograd.grad((hand.memory * probe).sum() + hand.final.sum(), weights)
+    g_fused = torch.autograd.grad((fused.memory * probe).sum() + fused.final.sum(), weights)
+    for a, b in zip(g_fused, g_hand, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

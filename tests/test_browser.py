@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from lrd_core.experiments import gating
+from lrd_core.lecture import FULL, LECTURE
 from lrd_ui.layout import PAGES
 from tests import browser_support as bs
 
 pytestmark = pytest.mark.browser
-CHARTLESS = {"pages/8_Exercises.py"}  # questions and answer boxes, no chart
+CHARTLESS = {"pages/10_Exercises.py"}  # questions and answer boxes, no chart
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +107,53 @@ def test_live_training_start_and_stop(server, page):
     bs.wait_until_idle(page)
 
     bs.full_page_screenshot(page, bs.SCREENSHOTS / "1_Vanishing_gradients-stopped.png")
+    expect(page.get_by_test_id(bs.EXCEPTION)).to_have_count(0)
+
+
+LIVE_PAGES = (  # every page with a live run and a verdict; its Lecture size must give the verdict within 30 s
+    "pages/1_Vanishing_gradients.py",
+    "pages/2_Gating.py",
+    "pages/3_Convolutions.py",
+    "pages/4_Attention.py",
+    "pages/5_Long_context.py",
+    "pages/6_State_space_models.py",
+    "pages/8_LayerNorm_placement.py",
+)
+VERDICT_MS = 30_000
+
+
+@pytest.mark.parametrize("script", LIVE_PAGES, ids=lambda s: Path(s).stem)
+def test_start_at_the_default_size_shows_a_verdict_within_30_s(server, page, script):
+    bs.chromium_path()
+    from playwright.sync_api import expect
+
+    page.goto(server + bs.url_path(script), timeout=bs.PAGE_LOAD_MS)
+    main = page.get_by_test_id("stMain")
+    expect(page.locator(bs.CHART_DRAWING).first).to_be_visible(timeout=bs.PAGE_LOAD_MS)
+    bs.wait_until_idle(page)
+    main.get_by_role("button", name="Start").click()
+    expect(main.get_by_text(re.compile(r"^Verdict:")).first).to_be_visible(timeout=VERDICT_MS)
+    main.get_by_role("button", name="Stop").click()
+    bs.wait_until_idle(page)
+    bs.full_page_screenshot(page, bs.SCREENSHOTS / f"{Path(script).stem}-verdict.png")
+    expect(page.get_by_test_id(bs.EXCEPTION)).to_have_count(0)
+
+
+def test_full_size_button_moves_the_race_widgets(server, page):
+    bs.chromium_path()
+    from playwright.sync_api import expect
+
+    page.goto(server + bs.url_path("pages/2_Gating.py"), timeout=bs.PAGE_LOAD_MS)
+    main = page.get_by_test_id("stMain")
+    expect(page.locator(bs.CHART_DRAWING).first).to_be_visible(timeout=bs.PAGE_LOAD_MS)
+    bs.wait_until_idle(page)
+    lecture, full = (str(gating.SIZES[size]["steps"]) for size in (LECTURE, FULL))
+    steps = main.get_by_test_id("stSlider").filter(has_text="Steps").get_by_role("slider")
+    expect(steps).to_have_value(lecture)
+    main.get_by_role("radio", name=FULL).click()
+    expect(steps).to_have_value(full, timeout=bs.PAGE_LOAD_MS)
+    main.get_by_role("radio", name=LECTURE).click()
+    expect(steps).to_have_value(lecture, timeout=bs.PAGE_LOAD_MS)
     expect(page.get_by_test_id(bs.EXCEPTION)).to_have_count(0)
 
 

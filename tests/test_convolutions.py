@@ -229,7 +229,8 @@ def test_same_seed_same_numbers():
     a = [(e.loss, e.grad_norm, e.metrics) for e in lag_parity_run(tcn_tagger(config, 3), 5, tc, 3, eval_every=2)]
     b = [(e.loss, e.grad_norm, e.metrics) for e in lag_parity_run(tcn_tagger(config, 3), 5, tc, 3, eval_every=2)]
     assert a == b
-    assert [bool(m) for _, _, m in a] == [False, True, False, True]  # evaluated every 2nd step and at the end
+    # evaluated before training (step 0), every 2nd step and at the end
+    assert [bool(m) for _, _, m in a] == [True, False, True, False, True]
     c = [e.loss for e in lag_parity_run(tcn_tagger(config, 4), 5, tc, 4)]
     assert c != [loss for loss, _, _ in a]
 

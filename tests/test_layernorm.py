@@ -17,7 +17,7 @@ from lrd_core.models.transformer import (
 from lrd_core.train import TrainConfig, lr_factor, make_scheduler, steps_to_threshold, train
 from tests.apptest_support import assert_clean, open_page
 
-PAGE = "pages/7_LayerNorm_placement.py"
+PAGE = "pages/8_LayerNorm_placement.py"
 
 
 def float64_block(placement: str, seed: int = 0, d_model: int = 16, T: int = 5):

@@ -229,6 +229,7 @@ def test_answer_key_comes_from_the_library():
         "tcn_rf": theory.tcn_receptive_field(3, 4),
         "attention_cost": theory.power_law_through(4096, 1024, 1.0),
         "ssm_tau": float(ssm.time_constants(torch.tensor([0.01], dtype=torch.float64), A)[0, 0]),
+        "selective_delta": pytest.approx(1 / 100),  # exp(Δ·A·100) = e^-1 with A = -1: Δ = 1/100
     }
     assert key == expected
     # and the key is what the question asks: the RNN answer is the first L below the threshold
@@ -253,7 +254,7 @@ def test_exercise_links_open_their_pages_cleanly():
 
 
 def test_exercises_page_scores_answers():
-    at = open_page("pages/8_Exercises.py")
+    at = open_page("pages/10_Exercises.py")
     at.run()
     _ok(at)
     first, second = EXERCISES[0], EXERCISES[1]
@@ -284,7 +285,7 @@ def _check_figures(tmp_path, numbers: list[str]) -> list:
     for script in scripts:
         mine = [f for f in files if f.name.startswith(Path(script).stem + "-")]
         assert len(mine) == _chart_count(script), script  # the exercises page has none, every other page some
-        assert mine or script == "pages/8_Exercises.py", script
+        assert mine or script == "pages/10_Exercises.py", script
         for f in mine:
             w, h = export.png_size(f.read_bytes())
             assert w > 300 and h > 200, f  # a drawn chart, not an empty canvas

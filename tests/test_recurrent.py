@@ -55,3 +55,35 @@ def test_jacobian_matches_autograd():
 def test_config_rejects_bad_arguments_by_name(kw, name):
     with pytest.raises(ValueError, match=name):
         RNNConfig(**kw)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_fused_module_computes_the_hand_written_cell(kind):
+    """Training uses torch's fused module with the cell's weights: same outputs and same weight gradients."""
+    from lrd_core.models.recurrent import Fused, build_recurrent
+
+    cell = build_recurrent(kind, 3, 16, torch.Generator().manual_seed(2), rho=0.9, forget_bias=2.0, keep_bias=1.5)
+    noise = torch.Generator().manual_seed(3)
+    with torch.no_grad():  # every bias non-zero and distinct, so a bias copied to the wrong place shows
+        for p in cell.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=noise))
+    fused = Fused(cell)
+    x = torch.randn(4, 40, 3, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(fused(x), cell(x), rtol=0, atol=1e-6)
+    cell(x).square().sum().backward()
+    fused(x).square().sum().backward()
+    grad_hh = fused.net.weight_hh_l0.grad
+    ours = cell.W.grad if kind == "RNN" else cell.W_hh.grad
+    torch.testing.assert_close(grad_hh, ours, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_folds_the_input_scale_and_rejects_other_activations():
+    from lrd_core.models.recurrent import Fused
+
+    cell = ElmanRNN(RNNConfig(3, 8, input_scale=2.5), torch.Generator().manual_seed(0))
+    x = torch.randn(2, 10, 3, generator=torch.Generator().manual_seed(1))
+    state = torch.random.get_rng_state()
+    torch.testing.assert_close(Fused(cell)(x), cell(x), rtol=0, atol=1e-6)
+    assert torch.equal(state, torch.random.get_rng_state()), "fusing drew from the global RNG"
+    with pytest.raises(ValueError, match="activation"):
+        Fused(ElmanRNN(RNNConfig(3, 8, activation="identity"), torch.Generator().manual_seed(0)))

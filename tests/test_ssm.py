@@ -267,7 +267,7 @@ def test_short_recall_run_yields_accuracy():
             eval_every=2,
         )
     )
-    assert [e.step for e in events] == [1, 2, 3] and "accuracy" in events[-1].metrics
+    assert [e.step for e in events] == [0, 1, 2, 3] and "accuracy" in events[-1].metrics  # 0: before training
 
 
 # --- the race: S4D remembers across a long lag, the LSTM does not (slow) ------------------------

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -71,10 +73,34 @@ def test_evaluate_metrics_on_schedule_and_in_the_frame():
             eval_every=3,
         )
     )
-    assert [e.step for e in events if e.metrics] == [3, 6, 7]
+    assert [e.step for e in events if e.metrics] == [0, 3, 6, 7]  # 0: the untrained model, before any update
     frame = events_frame(events)
-    assert list(frame.columns[-1:]) == ["accuracy"] and frame["accuracy"].notna().sum() == 3
+    assert list(frame.columns[-1:]) == ["accuracy"] and frame["accuracy"].notna().sum() == 4
     assert isinstance(events[0], StepEvent)
+
+
+def test_step_zero_evaluates_the_untrained_model_on_the_first_batch():
+    """The step-0 event scores the initial weights; step 1 then trains on that same first batch."""
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+        model.bias.fill_(0.0)
+    batches = iter([(torch.full((4, 2), float(i)), torch.zeros(4, 1)) for i in range(1, 4)])
+    seen = []
+    events = list(
+        train(
+            model,
+            lambda: next(batches),
+            torch.nn.functional.mse_loss,
+            TrainConfig(steps=2, lr=0.01),
+            evaluate=lambda m: seen.append(float(m.weight.sum())) or {"w": seen[-1]},
+        )
+    )
+    assert [e.step for e in events] == [0, 1, 2]
+    assert events[0].metrics == {"w": 2.0} and math.isnan(events[0].grad_norm)
+    # first batch x = 1: prediction 1 + 1 = 2 against 0, so MSE 4, both at step 0 and at step 1 (same weights)
+    assert events[0].loss == pytest.approx(4.0) and events[1].loss == pytest.approx(4.0)
+    assert events[2].loss > 4.0  # the second batch (x = 2) was drawn next, not the first one again
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -17,12 +18,13 @@ import torch
 from torch.nn import functional as F
 
 from lrd_core.gradients import grad_norms_through_time, saved_bytes
+from lrd_core.lecture import FULL, LECTURE, Demo, best_metric, first_at_least, pct, steps_run
 from lrd_core.limits import MAX_ATTENTION_COST_LEN, MAX_BATCH, MAX_SEQ2SEQ_LEN, MAX_SEQ2SEQ_TRAIN_LEN
 from lrd_core.models.seq2seq import Seq2Seq, Seq2SeqConfig, seq2seq_loss
 from lrd_core.models.transformer import self_attention
 from lrd_core.task_runs import heldout_run
 from lrd_core.tasks import symbol_sequences
-from lrd_core.train import StepEvent, TrainConfig, split_seed
+from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
 from lrd_core.validate import check_choice, check_int
 
 ATTENTION_SERIES = ("no attention", "attention: total", "attention: through c_s only")
@@ -264,3 +266,44 @@ def attention_race(
         return start
 
     return {name: factory(name) for name in configs}
+
+
+# --- the lecture demo: sizes, verdict ------------------------------------------------------------------------
+
+RACE_SYMBOLS, RACE_EMBED = 8, 32  # the race's alphabet (reversal task) and symbol embedding size
+LEARNED = 0.9  # greedy token accuracy that counts as "reverses the sequence"
+SIZES = {  # widget key -> value of the race's widgets (H and the score stay the sidebar's)
+    LECTURE: {"train_T": 20, "steps": 300, "lr": 1e-2},
+    FULL: {"train_T": 20, "steps": 500, "lr": 3e-3},
+}
+
+
+def race_verdict(history: pd.DataFrame, finished: bool, *, T: int, n_symbols: int) -> Verdict | None:
+    """Attention against no attention on reversal, in one sentence. Decided once the attention model has
+    reached LEARNED greedy accuracy while the other is below half of it, or at the end. Expected: attention
+    reaches LEARNED, no attention does not."""
+    with_at = first_at_least(history, "attention", "accuracy", LEARNED)
+    without = best_metric(history, "no attention", "accuracy")
+    if not finished and (with_at is None or not without < LEARNED / 2):
+        return None
+    chance = f"chance {pct(1 / n_symbols)}"
+    if with_at is not None:
+        text = f"With attention the model reversed {T} symbols at {pct(LEARNED)} token accuracy by step {with_at}"
+    else:
+        best = best_metric(history, "attention", "accuracy")
+        text = f"With attention the model reached {pct(best)} on {T} symbols in {steps_run(history, 'attention')} steps"
+    text += f"; without attention the best was {pct(without)} ({chance})."
+    return Verdict(with_at is not None and without < LEARNED, text)
+
+
+def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu", *, hidden: int = 64) -> Demo:
+    """What the attention page's Start button runs at ``size`` (the sidebar at its defaults)."""
+    v = SIZES[size]
+    model_config = Seq2SeqConfig(RACE_SYMBOLS, RACE_EMBED, hidden, "additive")
+    factories = attention_race(v["train_T"], model_config, race_config(v["steps"], v["lr"]), seed, device)
+    return Demo(factories, v["steps"], partial(race_verdict, T=v["train_T"], n_symbols=RACE_SYMBOLS))
+
+
+def race_config(steps: int, lr: float) -> TrainConfig:
+    """The race's training settings: Adam at ``lr``, batches of 64 fresh sequences."""
+    return TrainConfig(steps=steps, lr=lr, batch=64)

@@ -8,17 +8,19 @@ for lags inside R and cannot solve at or beyond it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 
+from lrd_core.lecture import FULL, LECTURE, Demo, best_metric, first_at_least, join_and, pct
 from lrd_core.limits import MAX_LAG, MAX_TCN_PROBE_LEN, MAX_TCN_TOP_LAYER, MAX_TCN_TRAIN_SEQ_LEN
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.tcn import TCN, VARIANTS, TCNConfig
 from lrd_core.task_runs import heldout_run, parity_accuracy, parity_loss
 from lrd_core.tasks import lag_parity
-from lrd_core.train import StepEvent, TrainConfig, split_seed
+from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
 from lrd_core.validate import check_int
 
 
@@ -262,3 +264,51 @@ def accuracy_by_lag(history, series_lags: dict[str, int], receptive_field: int):
     last["lag"] = last["series"].map(series_lags).astype(int)
     last["inside"] = (last["lag"] < receptive_field).astype(bool)
     return last[cols].sort_values("lag", ignore_index=True)
+
+
+# --- the lecture demo: sizes, verdict ------------------------------------------------------------------------
+
+LEARNED, CHANCE_BAND = 0.9, 0.6  # accuracy that counts as learned; a lag that stays below CHANCE_BAND did not
+SIZES = {  # widget key -> value (the stack's k, d and variant stay the sidebar's)
+    LECTURE: {"lag": 40, "steps": 150, "C": 32},
+    FULL: {"lag": 40, "steps": 400, "C": 32},
+}
+
+
+def parity_verdict(history: pd.DataFrame, finished: bool, *, series_lags: dict[str, int], receptive_field: int):
+    """Lags inside R against lags at or past R, in one sentence. Decided once every lag inside R has reached
+    LEARNED accuracy (the others cannot learn), or at the end. Expected: some lag inside R learned, and every
+    lag at or past R stayed below CHANCE_BAND."""
+    R = receptive_field
+    inside = {n: v for n, v in series_lags.items() if v < R}
+    outside = {n: v for n, v in series_lags.items() if v >= R}
+    hit = {n: first_at_least(history, n, "accuracy", LEARNED) for n in inside}
+    if not finished and (not inside or any(s is None for s in hit.values())):
+        return None
+    learned = [f"lag {inside[n]} by step {s}" for n, s in hit.items() if s is not None]
+    slow = [f"lag {inside[n]} {pct(best_metric(history, n, 'accuracy'))}" for n, s in hit.items() if s is None]
+    parts = [f"inside R = {R}, " + (join_and(learned) + f" reached {pct(LEARNED)}" if learned else "no lag learned")]
+    if slow:
+        parts.append("best so far: " + ", ".join(slow))
+    best_out = {n: best_metric(history, n, "accuracy") for n in outside}
+    if outside:
+        lags = join_and([str(v) for v in outside.values()])
+        accs = join_and([pct(a) for a in best_out.values()])
+        parts.append(f"lag{'s' if len(outside) > 1 else ''} {lags}, at or past R, stayed at chance (best {accs})")
+    text = "; ".join(parts)
+    ok = bool(learned) and all(a < CHANCE_BAND for a in best_out.values())
+    return Verdict(ok, text[0].upper() + text[1:] + ".")
+
+
+def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu", *, k: int = 2, d: int = 5) -> Demo:
+    """What the convolutions page's Start button runs at ``size`` (the sidebar's dilated stack at k, d)."""
+    v = SIZES[size]
+    net = TCNConfig(1, v["C"], k, d, "dilated")
+    series = parity_series(net.receptive_field, v["lag"])
+    config = TrainConfig(steps=v["steps"], lr=1e-3, batch=32)
+    factories = {
+        name: partial(lambda lag: lag_parity_run(tcn_tagger(net, seed), lag, config, seed, device), lag)
+        for name, lag in series.items()
+    }
+    judge = partial(parity_verdict, series_lags=series, receptive_field=net.receptive_field)
+    return Demo(factories, v["steps"], judge)

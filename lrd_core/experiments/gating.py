@@ -9,6 +9,7 @@ problem or copy memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -16,13 +17,14 @@ import torch
 
 from lrd_core.devices import resolve_device
 from lrd_core.gradients import grad_norms_through_time, readout_direction
+from lrd_core.lecture import FULL, LECTURE, Demo, fmt, recent_loss, solved_step, steps_run
 from lrd_core.limits import MAX_BATCH, MAX_SEQ_LEN, MAX_TRAIN_SEQ_LEN
 from lrd_core.models.heads import SequenceRegressor, SequenceTagger
 from lrd_core.models.recurrent import GRU, LSTM, RECURRENT_KINDS, LSTMConfig, build_recurrent
 from lrd_core.task_runs import adding_run, copy_memory_run
 from lrd_core.tasks import adding_problem
-from lrd_core.theory import signal_magnitude
-from lrd_core.train import StepEvent, TrainConfig, split_seed
+from lrd_core.theory import ADDING_BASELINE_MSE, copy_memory_loss, signal_magnitude
+from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
 from lrd_core.validate import check_choice, check_float, check_int
 
 GATE_OF = {"LSTM": "f", "GRU": "z"}  # the gate that multiplies the old state: forget f_t, torch's keep z_t
@@ -291,14 +293,23 @@ def decay_factors(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def recurrent_adding_model(
-    kind: str, hidden_size: int, seed: int, *, rho: float = 1.0, forget_bias: float = 1.0, keep_bias: float = 0.0
+    kind: str,
+    hidden_size: int,
+    seed: int,
+    *,
+    rho: float = 1.0,
+    forget_bias: float = 1.0,
+    keep_bias: float = 0.0,
+    fused: bool = False,
 ) -> SequenceRegressor:
     """An "RNN", "LSTM" or "GRU" with a linear read-out of h_T, initialised from ``seed``: (B, T, 2) -> (B, 1).
 
-    Models of different kinds built from the same seed draw from the same init generator.
+    Models of different kinds built from the same seed draw from the same init generator. ``fused``: the
+    same weights in torch's fused module (faster; gates not readable).
     """
     init, _ = split_seed(seed)
-    encoder = build_recurrent(kind, 2, hidden_size, init, rho=rho, forget_bias=forget_bias, keep_bias=keep_bias)
+    bias = {"forget_bias": forget_bias, "keep_bias": keep_bias}
+    encoder = build_recurrent(kind, 2, hidden_size, init, rho=rho, fused=fused, **bias)
     return SequenceRegressor(encoder, hidden_size, 1, init)
 
 
@@ -311,6 +322,7 @@ def copy_memory_model(
     rho: float = 1.0,
     forget_bias: float = 1.0,
     keep_bias: float = 0.0,
+    fused: bool = False,
 ) -> SequenceTagger:
     """An "RNN", "LSTM" or "GRU" with a per-step classifier over n_symbols + 1 classes (blank + symbols).
 
@@ -319,7 +331,7 @@ def copy_memory_model(
     check_int("n_symbols", n_symbols, 2, 64)
     init, _ = split_seed(seed)
     encoder = build_recurrent(
-        kind, n_symbols + 2, hidden_size, init, rho=rho, forget_bias=forget_bias, keep_bias=keep_bias
+        kind, n_symbols + 2, hidden_size, init, rho=rho, forget_bias=forget_bias, keep_bias=keep_bias, fused=fused
     )
     return SequenceTagger(encoder, hidden_size, n_symbols + 1, init)
 
@@ -352,7 +364,7 @@ def race(
     check_choice("task", task, TASKS)
     check_int("hidden_size", hidden_size, 1, 1024)
     check_float("gate_bias", gate_bias, -10.0, 10.0)
-    bias = {"rho": rho, "forget_bias": gate_bias, "keep_bias": gate_bias}
+    bias = {"rho": rho, "forget_bias": gate_bias, "keep_bias": gate_bias, "fused": True}  # no gate is read
     for k in kinds:
         check_choice("kind", k, RECURRENT_KINDS)
     if task == "adding":
@@ -376,3 +388,62 @@ def race(
         )
         for k in kinds
     }
+
+
+# --- the lecture demo: sizes, verdict ------------------------------------------------------------------------
+
+SOLVED_MSE = 0.01  # adding problem: a race counts as solved below this running-mean MSE (baseline 1/6)
+SIZES = {  # widget key -> value of the race's widgets (the gate bias and ρ stay the sidebar's)
+    LECTURE: {"task": "adding", "train_T": 50, "steps": 300, "lr": 3e-2},
+    FULL: {"task": "adding", "train_T": 100, "steps": 1500, "lr": 1e-2},
+}
+
+
+def race_verdict(history: pd.DataFrame, finished: bool, *, task: str, T: int, solved: float, baseline: float):
+    """The race in one sentence: the gated nets that solved the task and when, and where the plain RNN stayed.
+
+    Decided as soon as a gated net has solved it while the RNN's loss is still above half the baseline, or
+    at the end. The expected contrast: a gated net solves it, the RNN does not.
+    """
+    gated = [k for k in ("GRU", "LSTM") if k in set(history["series"])]
+    at = {k: solved_step(history, k, solved) for k in gated}
+    rnn_at, rnn_now = solved_step(history, "RNN", solved), recent_loss(history, "RNN")
+    done = {k: s for k, s in at.items() if s is not None}
+    if not finished and not (done and rnn_now > baseline / 2):
+        return None
+    what = "the adding problem" if task == "adding" else "copy memory"
+    text = f"At T = {T}, " + " and ".join(f"the {k} solved {what} at step {s}" for k, s in done.items())
+    text += f" (loss < {solved:.2g})" if done else f"no gated net solved {what} (loss < {solved:.2g})"
+    for k in gated:
+        if k not in done:
+            text += f"; the {k} had not by step {steps_run(history, k)} (loss {fmt(recent_loss(history, k))})"
+    if rnn_at is None:
+        text += f"; the plain RNN stayed at the baseline {baseline:.2g} or above it (last 20 steps: {fmt(rnn_now)})."
+    else:
+        text += f"; the plain RNN solved it too, at step {rnn_at}: try a longer T."
+    return Verdict(bool(done) and rnn_at is None, text)
+
+
+def lecture_demo(
+    seed: int, size: str = LECTURE, device: str = "cpu", *, hidden: int = 64, bias: float = 1.0, rho: float = 1.0
+) -> Demo:
+    """What the gating page's Start button runs at ``size`` (the sidebar at its defaults)."""
+    v = SIZES[size]
+    config = race_config(v["steps"], v["lr"])
+    factories = race(v["task"], v["train_T"], hidden, config, seed, device, gate_bias=bias, rho=rho)
+    return Demo(factories, v["steps"], race_judge(v["task"], v["train_T"]))
+
+
+def race_config(steps: int, lr: float) -> TrainConfig:
+    """The race's training settings: Adam, batch 64, gradients clipped at norm 1."""
+    return TrainConfig(steps=steps, lr=lr, batch=64, clip=1.0)
+
+
+def race_judge(task: str, T: int):
+    """The verdict function of a race on ``task`` at length ``T`` (thresholds as the page draws them)."""
+    if task == "adding":
+        solved, baseline = SOLVED_MSE, ADDING_BASELINE_MSE
+    else:
+        solved = copy_memory_loss(T, COPY_LENGTH, 0.9)
+        baseline = copy_memory_loss(T, COPY_LENGTH, 1 / COPY_SYMBOLS)
+    return partial(race_verdict, task=task, T=T, solved=solved, baseline=baseline)

@@ -16,13 +16,14 @@ import torch
 from torch.nn import functional as F
 
 from lrd_core.gradients import flat_jacobian
+from lrd_core.lecture import FULL, LECTURE, Demo, fmt, recent_loss, solved_step, steps_run
 from lrd_core.limits import MAX_BATCH, MAX_TRANSFORMER_LAYERS
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.transformer import PLACEMENT_NAMES, PLACEMENTS, Residual, TransformerConfig, TransformerStack
 from lrd_core.task_runs import copy_memory_run
 from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS, copy_memory
 from lrd_core.theory import copy_memory_loss, sqrt_depth_law
-from lrd_core.train import StepEvent, TrainConfig, split_seed
+from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
 from lrd_core.validate import check_choice, check_int
 
 LN_HEADS = 4  # attention heads of the probed and trained Transformers
@@ -276,3 +277,53 @@ def layernorm_panels(history: pd.DataFrame) -> dict[str, pd.DataFrame]:
         rows = history[history["series"].str.endswith(", " + panel)] if len(history) else history
         out[panel] = rows.assign(series=rows["series"].str.split(",").str[0]) if len(rows) else rows
     return out
+
+
+# --- the lecture demo: sizes, verdict ------------------------------------------------------------------------
+
+SIZES = {  # widget key -> value of the race's widgets
+    LECTURE: {"lr": 5e-3, "warmup": 100, "steps": 300, "layers": 4},
+    FULL: {"lr": 5e-3, "warmup": 200, "steps": 600, "layers": 6},
+}
+
+
+def race_verdict(history: pd.DataFrame, finished: bool) -> Verdict | None:
+    """Post-LN against Pre-LN without warm-up, and Post-LN with warm-up, in one sentence.
+
+    Decided once Pre-LN (no warm-up) has solved the task while Post-LN (no warm-up) has not, or at the end.
+    Expected: Pre-LN solves it, Post-LN without warm-up does not.
+    """
+    pre, post, post_w = (
+        layernorm_series(p, s) for p, s in (("pre", "no warm-up"), ("post", "no warm-up"), ("post", "warm-up"))
+    )
+    pre_at, post_at = solved_step(history, pre, LN_SOLVED), solved_step(history, post, LN_SOLVED)
+    if not finished and (pre_at is None or post_at is not None):
+        return None
+    n = steps_run(history, post)
+    if pre_at:
+        text = f"Without warm-up, Pre-LN solved copy memory at step {pre_at}"
+    else:
+        text = f"Without warm-up, Pre-LN did not solve copy memory in {steps_run(history, pre)} steps"
+    if post_at is None:
+        text += f" while Post-LN's loss was still {fmt(recent_loss(history, post))} at step {n}"
+        text += f" (baseline {LN_BASELINE:.2g})"
+    else:
+        text += f", and Post-LN solved it too, at step {post_at}"
+    if post_w in set(history["series"]):
+        w_at = solved_step(history, post_w, LN_SOLVED)
+        if w_at:
+            text += f"; with warm-up, Post-LN solved it at step {w_at}."
+        else:
+            w_n, w_loss = steps_run(history, post_w), fmt(recent_loss(history, post_w))
+            text += f"; with warm-up, Post-LN had not by step {w_n} (loss {w_loss})."
+    else:
+        text += "."
+    return Verdict(pre_at is not None and post_at is None, text)
+
+
+def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu", *, d_model: int = 64) -> Demo:
+    """What the LayerNorm page's Start button runs at ``size``."""
+    v = SIZES[size]
+    config = TrainConfig(steps=v["steps"], lr=v["lr"], batch=32)
+    factories = layernorm_race(config, seed, device, n_layers=v["layers"], d_model=d_model, warmup_steps=v["warmup"])
+    return Demo(factories, v["steps"], race_verdict)

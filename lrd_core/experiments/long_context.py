@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 
+from lrd_core.lecture import FULL, LECTURE, Demo, best_metric, first_at_least, pct
 from lrd_core.limits import MAX_SEGMENT_LEN, MAX_SEGMENTS
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.segment import MODE_NAMES, SegmentConfig, SegmentTransformer
@@ -21,7 +23,7 @@ from lrd_core.task_runs import heldout_run, parity_accuracy, parity_loss
 from lrd_core.tasks import segment_recall
 from lrd_core.theory import signal_magnitude, signal_over_chars, tokens_for_chars
 from lrd_core.tokenize import CORPORA, VOCAB_SIZES, bpe_tokenizer, chars_per_token, corpus_split, token_distance
-from lrd_core.train import StepEvent, TrainConfig, split_seed
+from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
 from lrd_core.validate import check_int
 
 
@@ -286,3 +288,46 @@ def measured_segment_reach(config: SegmentConfig, seed: int) -> int:
     (out[0, -1] @ direction).backward()
     reached = torch.nonzero(x.grad[0].abs().sum(dim=-1) > 0).flatten()  # positions with a gradient
     return int(x.shape[1] - 1 - reached.min())
+
+
+# --- the lecture demo: sizes, verdict ------------------------------------------------------------------------
+
+LEARNED = 0.9  # held-out accuracy at the query that counts as "recalls the cue"
+SIZES = {  # widget key -> value of the race's widgets
+    LECTURE: {"delay": 48, "M": 32, "steps": 80},
+    FULL: {"delay": 48, "M": 32, "steps": 120},
+}
+RACE_SEGMENT, RACE_WIDTH, RACE_LAYERS = 32, 64, 2  # S, D and N of the race's Transformers
+
+
+def race_verdict(history: pd.DataFrame, finished: bool, *, delay: int, memory: int) -> Verdict | None:
+    """Segment recurrence against the sliding window, in one sentence. Decided once the recurrent model has
+    reached LEARNED accuracy while the window is below half of it, or at the end. Expected: recurrence
+    reaches LEARNED, the window does not."""
+    rec, win = MODE_NAMES["recurrence"], MODE_NAMES["window"]
+    rec_at, win_best = first_at_least(history, rec, "accuracy", LEARNED), best_metric(history, win, "accuracy")
+    if not finished and (rec_at is None or not win_best < LEARNED / 2):
+        return None
+    if rec_at is not None:
+        text = f"With M = {memory} cached states, segment recurrence recalled the cue {delay} tokens back at "
+        text += f"{pct(LEARNED)} by step {rec_at}"
+    else:
+        best = best_metric(history, rec, "accuracy")
+        text = f"With M = {memory} cached states, segment recurrence reached {pct(best)} on a delay of {delay}"
+    text += f"; the sliding window's best was {pct(win_best)} (chance {pct(1 / SEGMENT_SYMBOLS)})."
+    return Verdict(rec_at is not None and win_best < LEARNED, text)
+
+
+def race_setup(delay: int, memory: int, steps: int) -> tuple[SegmentConfig, TrainConfig]:
+    """The race's models (Pre-LN, 4 heads, S = RACE_SEGMENT) and training settings (Adam 1e-3, batch 32)."""
+    width = RACE_WIDTH
+    model = SegmentConfig(SEGMENT_SYMBOLS + 2, width, 4, RACE_LAYERS, 2 * width, RACE_SEGMENT, memory)
+    return model, TrainConfig(steps=steps, lr=1e-3, batch=32)
+
+
+def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu") -> Demo:
+    """What the long-context page's Start button runs at ``size``."""
+    v = SIZES[size]
+    model_config, config = race_setup(v["delay"], v["M"], v["steps"])
+    factories = window_vs_recurrence(v["delay"], model_config, config, seed, device)
+    return Demo(factories, v["steps"], partial(race_verdict, delay=v["delay"], memory=v["M"]))

@@ -8,6 +8,7 @@ sequence costs of LSTM, S4D and attention, and the race of S4D against an LSTM o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from lrd_core.gradients import median_seconds
+from lrd_core.lecture import FULL, LECTURE, Demo, best_metric, first_at_least, pct
 from lrd_core.limits import MAX_SSM_TRAIN_SEQ_LEN
 from lrd_core.models import s4d
 from lrd_core.models.heads import SequenceRegressor
@@ -24,7 +26,7 @@ from lrd_core.models.transformer import self_attention
 from lrd_core.task_runs import heldout_run
 from lrd_core.tasks import delayed_recall
 from lrd_core.theory import forget_time_constant, sequence_cost, ssm_memory
-from lrd_core.train import StepEvent, TrainConfig, split_seed
+from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
 from lrd_core.validate import check_choice, check_int
 
 
@@ -238,7 +240,7 @@ def recall_model(
     init: str = "lin",
     n_symbols: int = RECALL_SYMBOLS,
 ) -> SequenceRegressor:
-    """ "S4D" (an S4DModel) or "LSTM" (hand LSTM, hidden ``hidden_size``) with a linear read-out of the last
+    """ "S4D" (an S4DModel) or "LSTM" (torch's fused LSTM, hidden ``hidden_size``) with a linear read-out of the last
     step over ``n_symbols`` classes: one-hot (B, T, n_symbols + 2) -> logits (B, n_symbols)."""
     check_choice("kind", kind, RECALL_KINDS)
     n_symbols = check_int("n_symbols", n_symbols, 2, 64)
@@ -247,7 +249,7 @@ def recall_model(
     if kind == "S4D":
         encoder = S4DModel(S4DConfig(D, hidden_size, state_size, n_layers, init), init_g)
     else:
-        encoder = build_recurrent("LSTM", D, hidden_size, init_g)
+        encoder = build_recurrent("LSTM", D, hidden_size, init_g, fused=True)  # fused: no gate is read here
     return SequenceRegressor(encoder, hidden_size, n_symbols, init_g)
 
 
@@ -301,3 +303,44 @@ def ssm_vs_lstm(
     check_int("T", T, 2, MAX_SSM_TRAIN_SEQ_LEN)
     kw = {"hidden_size": hidden_size, "state_size": state_size, "init": init}
     return {k: (lambda k=k: recall_run(recall_model(k, seed, **kw), T, config, seed, device)) for k in RECALL_KINDS}
+
+
+# --- the lecture demo: sizes, verdict ------------------------------------------------------------------------
+
+LEARNED = 0.9  # recall accuracy that counts as "remembers the symbol"
+SIZES = {  # widget key -> value of the race's widgets
+    LECTURE: {"recall_T": 100, "recall_steps": 100},
+    FULL: {"recall_T": 250, "recall_steps": 200},
+}
+
+
+def recall_verdict(history: pd.DataFrame, finished: bool, *, T: int) -> Verdict | None:
+    """S4D against the LSTM on delayed recall, in one sentence. Decided once S4D has reached LEARNED
+    accuracy while the LSTM is below half of it, or at the end. Expected: S4D reaches LEARNED, the LSTM not."""
+    s4d_at, lstm_best = first_at_least(history, "S4D", "accuracy", LEARNED), best_metric(history, "LSTM", "accuracy")
+    if not finished and (s4d_at is None or not lstm_best < LEARNED / 2):
+        return None
+    chance = pct(1 / RECALL_SYMBOLS)
+    if s4d_at is not None:
+        text = f"S4D recalled the symbol from {T} steps back at {pct(LEARNED)} accuracy by step {s4d_at}"
+    else:
+        text = f"S4D reached {pct(best_metric(history, 'S4D', 'accuracy'))} over a delay of {T} steps"
+    lstm_at = first_at_least(history, "LSTM", "accuracy", LEARNED)
+    if lstm_at is None:
+        text += f"; the LSTM's best was {pct(lstm_best)} (chance {chance})."
+    else:
+        text += f"; the LSTM got there too, at step {lstm_at}: try a longer delay."
+    return Verdict(s4d_at is not None and lstm_at is None, text)
+
+
+def race_config(steps: int) -> TrainConfig:
+    """The race's training settings: Adam at 3e-3, batches of 32."""
+    return TrainConfig(steps=steps, lr=3e-3, batch=32)
+
+
+def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu") -> Demo:
+    """What the SSM page's Start button runs at ``size`` (the sidebar at its defaults)."""
+    v = SIZES[size]
+    T = v["recall_T"]
+    factories = ssm_vs_lstm(T, race_config(v["recall_steps"]), seed, device)
+    return Demo(factories, v["recall_steps"], partial(recall_verdict, T=T))

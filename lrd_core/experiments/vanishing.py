@@ -7,17 +7,22 @@ problem; and the measured RNN curve that the home page's overview draws over the
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import torch
 
 from lrd_core.devices import resolve_device
 from lrd_core.gradients import grad_norms_through_time, readout_direction
+from lrd_core.lecture import Demo, fmt, recent_loss, solved_step, steps_run
 from lrd_core.limits import MAX_BATCH, MAX_PROBE_BYTES, MAX_SEQ_LEN
 from lrd_core.models.heads import SequenceRegressor
 from lrd_core.models.recurrent import ElmanRNN, RNNConfig
+from lrd_core.task_runs import adding_run
 from lrd_core.tasks import adding_problem
-from lrd_core.train import split_seed
+from lrd_core.theory import ADDING_BASELINE_MSE
+from lrd_core.train import TrainConfig, Verdict, split_seed
 from lrd_core.validate import check_int
 
 
@@ -120,3 +125,32 @@ def rnn_adding_model(config: RNNConfig, seed: int) -> SequenceRegressor:
     """An Elman RNN with a linear read-out of h_T, initialised from ``seed``: (B, T, 2) -> (B, 1)."""
     init, _ = split_seed(seed)
     return SequenceRegressor(ElmanRNN(config, init), config.hidden_size, 1, init)
+
+
+# --- the live run's verdict ----------------------------------------------------------------------------------
+
+SOLVED_MSE = 0.01  # adding problem: solved below this running-mean MSE (always answering 1 scores 1/6)
+
+
+def adding_verdict(history: pd.DataFrame, finished: bool, *, T: int) -> Verdict | None:
+    """The RNN's run on the adding problem in one sentence. Decided when it has solved the task, or at the
+    end. Expected: solved (the sidebar's ρ and T decide whether the signal lets it)."""
+    at = solved_step(history, "RNN", SOLVED_MSE)
+    if not finished and at is None:
+        return None
+    base = f"always answering 1 scores {ADDING_BASELINE_MSE:.2g}"
+    if at is not None:
+        return Verdict(True, f"The RNN solved the adding problem at T = {T} by step {at} (MSE < {SOLVED_MSE}; {base}).")
+    now, n = recent_loss(history, "RNN"), steps_run(history, "RNN")
+    how = "learned part of it" if now < ADDING_BASELINE_MSE / 2 else "stayed at the baseline"
+    return Verdict(
+        False, f"After {n} steps at T = {T} the RNN {how}: MSE {fmt(now)} ({base}, solved below {SOLVED_MSE})."
+    )
+
+
+def lecture_demo(seed: int, device: str = "cpu", *, T: int = 20, steps: int = 600) -> Demo:
+    """What the vanishing page's Start button runs at its defaults (already lecture-sized: one small RNN)."""
+    config = RNNConfig(2, 64, "tanh", "orthogonal", 0.9, 1.0)
+    train_config = TrainConfig(steps=steps, lr=3e-3, batch=64)
+    factories = {"RNN": lambda: adding_run(rnn_adding_model(config, seed), T, train_config, seed, device)}
+    return Demo(factories, steps, partial(adding_verdict, T=T))

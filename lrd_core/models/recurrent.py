@@ -335,6 +335,41 @@ class GRU(nn.Module):
 RECURRENT_KINDS = ("RNN", "LSTM", "GRU")
 
 
+class Fused(nn.Module):
+    """A hand-written cell's weights in torch's fused ``nn.RNN``/``nn.LSTM``/``nn.GRU``: the same function,
+    2-3x faster to train on a CPU, but its gates cannot be read. x (B, T, D) -> hidden states (B, T, H)."""
+
+    def __init__(self, cell: ElmanRNN | LSTM | GRU):
+        super().__init__()
+        c = cell.config
+        zero = torch.zeros_like
+        with torch.random.fork_rng(devices=[]):  # torch's own init draws from the global RNG: leave it as it was
+            self.net, weights = self._module_for(cell, c, zero)
+        self.net = self.net.to(cell.W_hh.dtype if hasattr(cell, "W_hh") else cell.W.dtype)
+        names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+        with torch.no_grad():
+            for name, w in zip(names, weights, strict=True):
+                getattr(self.net, name).copy_(w)
+
+    @staticmethod
+    def _module_for(cell, c, zero) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+        """The fused module for ``cell`` and the cell's weights in its order (w_ih, w_hh, b_ih, b_hh)."""
+        if isinstance(cell, ElmanRNN):
+            if c.activation not in ("tanh", "relu"):
+                raise ValueError(f"cell activation must be tanh or relu to fuse, got {c.activation!r}")
+            net = nn.RNN(c.input_size, c.hidden_size, nonlinearity=c.activation, batch_first=True)
+            return net, (cell.U * c.input_scale, cell.W, cell.b, zero(cell.b))  # U (s x) = (s U) x
+        if isinstance(cell, LSTM):
+            return nn.LSTM(c.input_size, c.hidden_size, batch_first=True), (cell.W_ih, cell.W_hh, cell.b, zero(cell.b))
+        if isinstance(cell, GRU):
+            return nn.GRU(c.input_size, c.hidden_size, batch_first=True), (cell.W_ih, cell.W_hh, cell.b_ih, cell.b_hh)
+        raise ValueError(f"cell must be an ElmanRNN, LSTM or GRU, got {type(cell).__name__}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D) -> hidden states (B, T, H)."""
+        return self.net(x)[0]
+
+
 def build_recurrent(
     kind: str,
     input_size: int,
@@ -344,15 +379,19 @@ def build_recurrent(
     rho: float = 1.0,
     forget_bias: float = 1.0,
     keep_bias: float = 0.0,
+    fused: bool = False,
 ) -> nn.Module:
     """One of the three recurrent encoders by name, (B, T, input_size) -> (B, T, hidden_size).
 
     "RNN": tanh Elman RNN with orthogonal W of scale ``rho``; "LSTM" with
-    forget-gate bias ``forget_bias``; "GRU" with keep-gate bias ``keep_bias``.
+    forget-gate bias ``forget_bias``; "GRU" with keep-gate bias ``keep_bias``. ``fused``: the same weights
+    in torch's fused module (for training, where no gate is read).
     """
     check_choice("kind", kind, RECURRENT_KINDS)
     if kind == "RNN":
-        return ElmanRNN(RNNConfig(input_size, hidden_size, "tanh", "orthogonal", rho), generator)
-    if kind == "LSTM":
-        return LSTM(LSTMConfig(input_size, hidden_size, forget_bias), generator)
-    return GRU(GRUConfig(input_size, hidden_size, keep_bias), generator)
+        cell = ElmanRNN(RNNConfig(input_size, hidden_size, "tanh", "orthogonal", rho), generator)
+    elif kind == "LSTM":
+        cell = LSTM(LSTMConfig(input_size, hidden_size, forget_bias), generator)
+    else:
+        cell = GRU(GRUConfig(input_size, hidden_size, keep_bias), generator)
+    return Fused(cell) if fused else cell

@@ -17,10 +17,15 @@ so it can run sequentially (L steps) or as a parallel prefix scan (log₂ L roun
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-from lrd_core.validate import check_choice
+from lrd_core.models.heads import linear_head
+from lrd_core.validate import check_choice, check_float, check_int
 
 SCAN_METHODS = ("sequential", "parallel")
 MAX_SCAN_BYTES = 512 * 2**20  # the per-step tensors exp(ΔA) and ΔBu, (batch, D, L, N) each, may not exceed this
@@ -127,3 +132,122 @@ def selective_scan(
     if z is not None:
         y = y * F.silu(z)
     return y
+
+
+# --- the S6 block (Mamba's selective SSM layer) and a small model --------------------------------
+
+MAX_S6_WIDTH = 256  # d_model and inner: channels of an S6 model
+MAX_S6_STATE = 64  # N: real modes per channel
+MAX_S6_LAYERS = 6  # S6 blocks in a model
+
+
+@dataclass(frozen=True)
+class S6Config:
+    input_size: int = 10  # features per step (one-hot of 8 symbols + noise + marker for selective copying)
+    d_model: int = 16  # width of the residual stream
+    inner: int = 32  # D: channels of the scan (Mamba's expand · d_model)
+    state_size: int = 8  # N: real modes per channel, A initialised as −(1..N) (S4D-Real)
+    conv_width: int = 4  # taps of the short causal depthwise convolution before the scan
+    dt_rank: int = 1  # Δ = softplus(W_up W_down x + bias): a low-rank map from x to one Δ per channel
+    n_layers: int = 2  # residual blocks  h + S6(LayerNorm(h))
+    dt_min: float = 1e-3  # Δ starts log-uniform in [dt_min, dt_max] (through the bias of the Δ map)
+    dt_max: float = 1e-1
+    method: str = "sequential"  # the scan: "sequential" or "parallel" (same numbers)
+
+    def __post_init__(self):
+        check_int("input_size", self.input_size, 1, 1024)
+        check_int("d_model", self.d_model, 1, MAX_S6_WIDTH)
+        check_int("inner", self.inner, 1, MAX_S6_WIDTH)
+        check_int("state_size", self.state_size, 1, MAX_S6_STATE)
+        check_int("conv_width", self.conv_width, 1, 16)
+        check_int("dt_rank", self.dt_rank, 1, self.inner)
+        check_int("n_layers", self.n_layers, 1, MAX_S6_LAYERS)
+        check_float("dt_min", self.dt_min, 1e-5, 10.0)
+        check_float("dt_max", self.dt_max, self.dt_min, 10.0)
+        check_choice("method", self.method, SCAN_METHODS)
+
+
+class S6(nn.Module):
+    """One Mamba block (Gu & Dao 2023, Fig. 3): (B, T, d_model) -> (B, T, d_model).
+
+    in_proj to x and gate z (inner each); x <- SiLU(causal depthwise conv(x)); from x per step:
+    Δ = softplus(dt_proj(x_proj_Δ(x)) + bias) (inner), B and C (N each); y = selective_scan(x, Δ, A, B, C, D, z);
+    out_proj back to d_model. A = −exp(A_log), A_log initialised to log(1..N) in every channel (S4D-Real).
+    """
+
+    def __init__(self, config: S6Config, generator: torch.Generator):
+        super().__init__()
+        d, e, n, r = config.d_model, config.inner, config.state_size, config.dt_rank
+        self.config = config
+        self.in_proj = linear_head(d, 2 * e, generator)  # -> (x, z)
+        self.conv = nn.Conv1d(e, e, config.conv_width, groups=e, padding=config.conv_width - 1)  # causal after trim
+        bound = 1.0 / config.conv_width**0.5
+        with torch.no_grad():
+            self.conv.weight.uniform_(-bound, bound, generator=generator)
+            self.conv.bias.zero_()
+        self.x_proj = linear_head(e, r + 2 * n, generator)  # -> (Δ low rank, B, C)
+        self.dt_proj = linear_head(r, e, generator)
+        u = torch.rand(e, generator=generator, dtype=torch.float64)
+        dt = torch.exp(math.log(config.dt_min) + u * (math.log(config.dt_max) - math.log(config.dt_min)))
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus⁻¹(dt): Δ starts at dt
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(e, 1))  # (e, N)
+        self.D = nn.Parameter(torch.ones(e))  # (e,) skip
+        self.out_proj = linear_head(e, d, generator)
+
+    @property
+    def A(self) -> torch.Tensor:
+        """(inner, N), real and negative: A = −exp(A_log)."""
+        return -torch.exp(self.A_log)
+
+    def delta_B_C(self, h: torch.Tensor):
+        """h (B, T, d_model) -> (x, z, Δ before softplus and bias, B, C): x, z, Δ (B, inner, T); B, C (B, N, T)."""
+        T, n, r = h.shape[1], self.config.state_size, self.config.dt_rank
+        x, z = self.in_proj(h).chunk(2, dim=-1)  # (B, T, inner) each
+        x = F.silu(self.conv(x.transpose(1, 2))[..., :T])  # (B, inner, T): causal, the last taps trimmed
+        dbc = self.x_proj(x.transpose(1, 2))  # (B, T, r + 2N)
+        delta = (dbc[..., :r] @ self.dt_proj.weight.T).transpose(1, 2)  # (B, inner, T), bias added in the scan
+        B, C = dbc[..., r : r + n].transpose(1, 2), dbc[..., r + n :].transpose(1, 2)  # (B, N, T) each
+        return x, z.transpose(1, 2), delta, B, C
+
+    def delta(self, h: torch.Tensor) -> torch.Tensor:
+        """Δ per step and channel after softplus: h (B, T, d_model) -> (B, inner, T)."""
+        _, _, delta, _, _ = self.delta_B_C(h)
+        return F.softplus(delta + self.dt_proj.bias[:, None])
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """h (B, T, d_model) -> (B, T, d_model)."""
+        x, z, delta, B, C = self.delta_B_C(h)
+        y = selective_scan(
+            x, delta, self.A, B, C, self.D, z, self.dt_proj.bias, delta_softplus=True, method=self.config.method
+        )  # (B, inner, T)
+        return self.out_proj(y.transpose(1, 2))  # (B, T, d_model)
+
+
+class S6Model(nn.Module):
+    """Encoder input -> d_model, n_layers residual blocks h + S6(LayerNorm(h)), a final LayerNorm:
+    (B, T, input_size) -> (B, T, d_model). Add a head from ``lrd_core.models.heads`` for a task."""
+
+    def __init__(self, config: S6Config, generator: torch.Generator):
+        super().__init__()
+        self.config = config
+        self.encoder = linear_head(config.input_size, config.d_model, generator)
+        self.norms = nn.ModuleList(nn.LayerNorm(config.d_model) for _ in range(config.n_layers))
+        self.layers = nn.ModuleList(S6(config, generator) for _ in range(config.n_layers))
+        self.norm_out = nn.LayerNorm(config.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, input_size) -> (B, T, d_model)."""
+        h = self.encoder(x)  # (B, T, d_model)
+        for norm, layer in zip(self.norms, self.layers, strict=True):
+            h = h + layer(norm(h))
+        return self.norm_out(h)
+
+    @torch.no_grad()
+    def deltas(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Δ of every layer on input x (B, T, input_size): a list of n_layers tensors (B, inner, T)."""
+        h, out = self.encoder(x), []
+        for norm, layer in zip(self.norms, self.layers, strict=True):
+            out.append(layer.delta(norm(h)))
+            h = h + layer(norm(h))
+        return out

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.nn import functional as F
 
 from lrd_core.limits import MAX_HIDDEN, MAX_SEQ2SEQ_SYMBOLS
@@ -134,6 +135,11 @@ class Seq2Seq(nn.Module):
         self.out = linear_head(2 * H, V, generator)  # logits from [d_s ; c_s]
         # drawn last: models with and without attention share every weight above
         self.attn = Attention(config.attention, H, H, generator) if config.attention != "none" else None
+        # torch's fused GRU as a template that runs the encoder with the weights above (training only; not a
+        # registered submodule, so it adds no parameters): see encode_fused
+        with torch.random.fork_rng(devices=[]):  # its own init draws from the global RNG: leave it as it was
+            template = nn.GRU(E, H_dir, batch_first=True, bidirectional=config.bidirectional)
+        self.__dict__["_fused_encoder"] = template
 
     @property
     def start_token(self) -> int:
@@ -151,6 +157,22 @@ class Seq2Seq(nn.Module):
         rows = [torch.cat([f, b], dim=-1) for f, b in zip(fwd, bwd, strict=True)]  # (B, H) each
         return Encoded(fwd, bwd, rows, torch.stack(rows, dim=1), torch.cat([fwd[-1], rev[-1]], dim=-1))
 
+    def encode_fused(self, src: torch.Tensor) -> Encoded:
+        """The same encoder in one call of torch's fused (bidirectional) GRU, about 2x faster to train;
+        ``memory`` and ``final`` equal :meth:`encode`'s, but no per-state nodes are kept (lists empty)."""
+        cells = {"": self.enc_fwd, "_reverse": self.enc_bwd}
+        weights = {
+            f"{name}_l0{suffix}": getattr(cell, attr)
+            for suffix, cell in cells.items()
+            if cell is not None
+            for name, attr in (("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh"))
+        }
+        memory, h_n = functional_call(
+            self._fused_encoder, weights, (self.src_embed(src),)
+        )  # (B, T, H), (dirs, B, H_dir)
+        final = torch.cat(list(h_n), dim=-1)  # [h→_T ; h←_1] (B, H)
+        return Encoded([], [], [], memory, final)
+
     def decode(self, enc: Encoded, steps: int, tgt: torch.Tensor | None = None, mask: torch.Tensor | None = None):
         """Run the decoder for ``steps`` symbols -> (logits (B, S, V), α (B, S, T) or None).
 
@@ -166,7 +188,7 @@ class Seq2Seq(nn.Module):
         logits, alphas = [], []
         for s in range(steps):
             inp = torch.cat([self.tgt_embed(y_prev), c], dim=-1)  # (B, E + H)
-            d = self.dec.unroll(inp.unsqueeze(1), d)[0][0]  # one GRU step: (B, 1, E + H) -> (B, H)
+            d = torch.gru_cell(inp, d, self.dec.W_ih, self.dec.W_hh, self.dec.b_ih, self.dec.b_hh)  # (B, H), as GRU
             if self.attn is not None:
                 c, alpha = self.attn(d, keys, enc.memory, mask)  # (B, H), (B, T)
                 alphas.append(alpha)
@@ -177,15 +199,16 @@ class Seq2Seq(nn.Module):
         return torch.stack(logits, dim=1), alpha  # (B, S, V)
 
     def forward(self, pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """(src (B, T), tgt (B, S)) -> teacher-forced logits (B, S, V)."""
+        """(src (B, T), tgt (B, S)) -> teacher-forced logits (B, S, V) (the fused encoder: training reads no
+        encoder state)."""
         src, tgt = pair
-        return self.decode(self.encode(src), tgt.shape[1], tgt)[0]
+        return self.decode(self.encode_fused(src), tgt.shape[1], tgt)[0]
 
     @torch.no_grad()
     def greedy(self, src: torch.Tensor, steps: int | None = None, mask: torch.Tensor | None = None):
         """Free-running decoding: src (B, T) -> (symbols (B, S), α (B, S, T) or None); S defaults to T."""
         steps = src.shape[1] if steps is None else steps
-        logits, alpha = self.decode(self.encode(src), steps, mask=mask)
+        logits, alpha = self.decode(self.encode_fused(src), steps, mask=mask)
         return logits.argmax(dim=-1), alpha
 
 

@@ -1,0 +1,87 @@
+"""Selective scan, sequential against parallel, the cost of one S6 training step, and the time to the verdict.
+
+Part 1: ``selective_scan`` forward + backward by the sequential loop and by the Hillis-Steele scan at batch 8,
+D = 64, N = 16, L = 1024 (the issue's size at a quarter of its L, so the parallel scan's log-depth tensors fit
+a shared host), interleaved, medians of CPU seconds. Part 2: one training step of the race's S6 and S4D
+(width 16, N = 8, batch 32, selective copying L = 64, k = 4). Part 3: the Lecture race (L = 32, k = 2, seed 0)
+round-robin as the engine runs it, CPU seconds until ``race_verdict`` speaks; target <= 20 s (the issue allowed 45).
+Run from the repo root: ``python -m bench.bench_selective``. One thread.
+"""
+
+import os
+import time
+
+os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
+
+import pandas as pd
+import torch
+
+from bench._timing import compare, header, result
+from lrd_core.experiments import selective as exp
+from lrd_core.models.selective import selective_scan
+from lrd_core.task_runs import parity_loss
+from lrd_core.tasks import selective_copying
+from lrd_core.train import TrainConfig, event_row
+
+CLOCK = time.process_time
+B, D, N, L = 8, 64, 16, 1024
+
+
+def scans() -> None:
+    g = torch.Generator().manual_seed(0)
+    u, delta = (torch.randn(B, D, L, generator=g).requires_grad_() for _ in range(2))
+    Bm, Cm = (torch.randn(B, N, L, generator=g).requires_grad_() for _ in range(2))
+    A = -torch.arange(1, N + 1, dtype=torch.float32).repeat(D, 1)
+
+    def run(method: str):
+        return lambda: selective_scan(u, delta, A, Bm, Cm, delta_softplus=True, method=method).sum().backward()
+
+    t_seq, t_par = compare(run("sequential"), run("parallel"), repeats=3, warmup=1, clock=CLOCK)
+    print(
+        f"selective_scan fwd+bwd, B={B}, D={D}, N={N}, L={L}: sequential {t_seq * 1e3:.0f} ms, "
+        f"parallel (Hillis-Steele) {t_par * 1e3:.0f} ms"
+    )
+    result("parallel / sequential on the CPU", t_par / t_seq, "> 1 (the loop wins)", t_par > t_seq, "{:.2f}x")
+
+
+def steps() -> None:
+    x, y = selective_copying(32, 64, 4, torch.Generator().manual_seed(0))
+    times = {}
+    for kind in ("S6", "S4D"):
+        model = exp.race_model(kind, 0)
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+        def step(model=model, opt=opt):
+            loss = parity_loss(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        times[kind] = compare(step, lambda: None, repeats=15, warmup=3, clock=CLOCK)[0]
+    print(f"one training step, batch 32, L = 64: S6 {times['S6'] * 1e3:.0f} ms, S4D {times['S4D'] * 1e3:.0f} ms")
+    result("S6 step / S4D step", times["S6"] / times["S4D"], "(pilot: 36-40 ms against 10 ms)", True, "{:.1f}x")
+
+
+def verdict_time(L: int = 32, k: int = 2, seed: int = 0, steps: int = 400) -> None:
+    config = TrainConfig(steps=steps, lr=1e-2, batch=32, clip=1.0, warmup_steps=50)
+    alive = {name: f() for name, f in exp.race(L, k, config, seed).items()}
+    rows, start, verdict = [], CLOCK(), None
+    while alive and verdict is None:
+        for name, it in list(alive.items()):  # one step of each in turn, as the engine does
+            event = next(it, None)
+            if event is None or event.status != "running":
+                alive.pop(name)
+            if event is not None:
+                rows.append({"series": name, **event_row(event)})
+                if event.metrics:
+                    verdict = verdict or exp.race_verdict(pd.DataFrame(rows), False)
+    seconds = CLOCK() - start
+    print(f"Lecture race L = {L}, k = {k}, seed {seed}: {verdict.text if verdict else 'no verdict'}")
+    result("CPU seconds to the verdict", seconds, "<= 20 s", verdict is not None and seconds <= 20, "{:.1f}")
+
+
+if __name__ == "__main__":
+    header("Selective state spaces: scans, steps, time to verdict")
+    scans()
+    steps()
+    verdict_time()

@@ -1,0 +1,422 @@
+"""Page "Selective state spaces" (seed: the end of "The Rise of State Space Models (SSMs)").
+
+The race of an S6 (Mamba) model against an S4D model of the same width and state size on selective
+copying and on its fixed-position variant, the Δ each S6 layer gives every token (read from the model while
+it trains), the verdict sentence of a race, and the sequential against the parallel scan: agreement and time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import torch
+
+from lrd_core.devices import resolve_device
+from lrd_core.gradients import median_seconds
+from lrd_core.lecture import FULL, LECTURE, Demo
+from lrd_core.models import s4d
+from lrd_core.models.heads import SequenceTagger
+from lrd_core.models.s4d import S4DConfig, S4DModel
+from lrd_core.models.selective import SCAN_METHODS, S6Config, S6Model, selective_scan
+from lrd_core.task_runs import parity_accuracy, parity_loss
+from lrd_core.tasks import MAX_SELECTIVE_LEN, MAX_SELECTIVE_TOKENS, selective_copying
+from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed, train
+from lrd_core.validate import check_choice, check_float, check_int
+
+N_SYMBOLS = 8  # data tokens 0..7, noise 8, marker 9: chance is 1/8
+CHANCE = 1 / N_SYMBOLS
+S6_NAME, S4D_NAME = "S6 (selective)", "S4D (time-invariant)"  # the race's series
+KINDS = ("data", "after data", "noise", "marker")  # what sits at a position, as the Δ charts name it
+RACERS = {"S6": S6_NAME, "S4D": S4D_NAME}
+SOLVED = 0.9  # token accuracy at which a model counts as having solved the task (the verdict's threshold)
+MAX_RACE_LEN = 256  # L of live training (the sequential scan is a Python loop over L + k steps)
+MAX_TIMING_LEN = 8192  # L of the scan timing
+
+
+def race_model(kind: str, seed: int, *, width: int = 16, state_size: int = 8, n_layers: int = 2) -> SequenceTagger:
+    """ "S6" (inner = 2·width, Δ rank 1, conv 4) or "S4D" (S4D-Lin, ``width`` channels) with ``state_size``
+    modes per channel and a per-step linear read-out: one-hot (B, T, N_SYMBOLS + 2) -> logits (B, T, N_SYMBOLS).
+    """
+    check_choice("kind", kind, tuple(RACERS))
+    width = check_int("width", width, 1, 128)
+    init_g, _ = split_seed(seed)
+    inputs = N_SYMBOLS + 2
+    if kind == "S6":
+        encoder = S6Model(S6Config(inputs, width, 2 * width, state_size, n_layers=n_layers), init_g)
+    else:
+        encoder = S4DModel(S4DConfig(inputs, width, state_size, n_layers, "lin"), init_g)
+    return SequenceTagger(encoder, width, N_SYMBOLS, init_g)
+
+
+def token_kinds(x: torch.Tensor, window: int = 4) -> torch.Tensor:
+    """Label every step of selective-copying inputs x (B, T, N_SYMBOLS + 2) -> int64 (B, T) codes into KINDS:
+    "data", "after data" (noise within ``window`` − 1 steps after a data token: S6's causal convolution of
+    ``window`` taps still shows the data token to the Δ map there), "noise" (further from any data token)
+    and "marker"."""
+    tokens = x.argmax(-1)  # (B, T)
+    is_data = tokens < N_SYMBOLS
+    near = is_data.clone()
+    for s in range(1, check_int("window", window, 1, 64)):
+        near[:, s:] |= is_data[:, :-s]  # a data token s steps back
+    kinds = torch.full_like(tokens, KINDS.index("noise"))
+    kinds[near] = KINDS.index("after data")
+    kinds[is_data] = KINDS.index("data")
+    kinds[tokens == N_SYMBOLS + 1] = KINDS.index("marker")
+    return kinds
+
+
+def probe_sequence(L: int, k: int, seed: int, fixed_positions: bool = False):
+    """One selective-copying sequence for the Δ heatmap -> (x (1, L + k, N_SYMBOLS + 2), the KINDS name of
+    each position). Drawn from its own generator, never from the training data's."""
+    x, _ = selective_copying(1, L, k, torch.Generator().manual_seed(seed + 7919), N_SYMBOLS, fixed_positions)
+    return x, [KINDS[i] for i in token_kinds(x)[0].tolist()]
+
+
+@torch.no_grad()
+def channel_selectivity(model: SequenceTagger, x: torch.Tensor) -> pd.DataFrame:
+    """How much each S6 channel's Δ differs near data tokens and far from them on a batch x
+    (B, T, N_SYMBOLS + 2) -> DataFrame layer, channel, data (mean Δ on data tokens and the conv_width − 1
+    steps after each, where the Δ map still sees it), noise (mean Δ on noise further from any data token),
+    ratio (data / noise): above 1 the channel *writes* data tokens, below 1 it holds its state through them."""
+    kinds = token_kinds(x, model.encoder.config.conv_width)  # (B, T)
+    near = (kinds == KINDS.index("data")) | (kinds == KINDS.index("after data"))
+    far = kinds == KINDS.index("noise")
+    rows = []
+    for layer, d in enumerate(model.encoder.deltas(x)):  # d (B, inner, T)
+        d = d.transpose(1, 2)  # (B, T, inner)
+        on_data, on_noise = d[near].mean(0), d[far].mean(0)  # (inner,) each
+        for c in range(d.shape[-1]):
+            rows.append({"layer": layer + 1, "channel": c, "data": float(on_data[c]), "noise": float(on_noise[c])})
+    df = pd.DataFrame(rows)
+    return df.assign(ratio=df["data"] / df["noise"])
+
+
+def delta_ratio(selectivity: pd.DataFrame) -> float:
+    """Mean Δ at data tokens (and just after) over mean Δ on noise, all channels of all layers together."""
+    return float(selectivity["data"].mean() / selectivity["noise"].mean())
+
+
+@torch.no_grad()
+def delta_map(model: SequenceTagger, x: torch.Tensor, kinds: list[str], selectivity: pd.DataFrame) -> pd.DataFrame:
+    """Δ of every channel at every position of one sequence x (1, T, features) -> DataFrame layer, channel,
+    t, token (``kinds[t]``), delta, relative (Δ over that channel's median Δ on the sequence), ratio and
+    rank (1 = the channel whose Δ rises most on data tokens, by ``selectivity`` from a batch)."""
+    frames = []
+    for layer, d in enumerate(model.encoder.deltas(x)):  # d (1, inner, T)
+        d = d[0].cpu().numpy()  # (inner, T)
+        rel = d / np.median(d, axis=1, keepdims=True)
+        inner, T = d.shape
+        frames.append(
+            pd.DataFrame(
+                {
+                    "layer": layer + 1,
+                    "channel": np.repeat(np.arange(inner), T),
+                    "t": np.tile(np.arange(T), inner),
+                    "token": np.tile(np.asarray(kinds), inner),
+                    "delta": d.ravel(),
+                    "relative": rel.ravel(),
+                }
+            )
+        )
+    ranked = selectivity.sort_values("ratio", ascending=False).assign(rank=np.arange(1, len(selectivity) + 1))
+    return pd.concat(frames, ignore_index=True).merge(ranked[["layer", "channel", "ratio", "rank"]])
+
+
+def race_run(
+    kind: str,
+    L: int,
+    k: int,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    fixed_positions: bool = False,
+    width: int = 16,
+    state_size: int = 8,
+    eval_every: int = 20,
+    eval_batch: int = 256,
+    on_probe: Callable[[pd.DataFrame], None] | None = None,
+) -> Iterator[StepEvent]:
+    """Train ``race_model(kind)`` on fresh selective-copying batches (cross-entropy at the k markers).
+
+    Every ``eval_every`` steps (and at step 0 and the end) ``metrics["accuracy"]`` is the token accuracy at
+    the markers of one held-out batch drawn first from the data generator of ``seed``; an S6 model also
+    reports ``delta_ratio`` (mean Δ on data / on noise tokens, all channels, on 64 held-out sequences) and
+    ``delta_top`` (the largest such ratio of one channel), and passes :func:`delta_map` of
+    :func:`probe_sequence` to ``on_probe`` (a page keeps the latest one to draw: no history bloat).
+    """
+    L = check_int("L", L, 2, MAX_RACE_LEN)
+    k = check_int("k", k, 1, min(MAX_SELECTIVE_TOKENS, L))
+    dev = resolve_device(device)
+    _, data = split_seed(seed)
+    model = race_model(kind, seed, width=width, state_size=state_size).to(dev)
+    x_eval, y_eval = (v.to(dev) for v in selective_copying(eval_batch, L, k, data, N_SYMBOLS, fixed_positions))
+    x_probe, kinds = probe_sequence(L, k, seed, fixed_positions)
+    x_probe = x_probe.to(dev)
+
+    def batch():
+        x, y = selective_copying(config.batch, L, k, data, N_SYMBOLS, fixed_positions)
+        return x.to(dev), y.to(dev)
+
+    def evaluate(m: torch.nn.Module) -> dict[str, float]:
+        out = {"accuracy": parity_accuracy(m, x_eval, y_eval)}
+        if kind == "S6":
+            sel = channel_selectivity(m, x_eval[:64])
+            out |= {"delta_ratio": delta_ratio(sel), "delta_top": float(sel["ratio"].max())}
+            if on_probe is not None:
+                on_probe(delta_map(m, x_probe, kinds, sel))
+        return out
+
+    return train(model, batch, parity_loss, config, evaluate=evaluate, eval_every=eval_every)
+
+
+def race(
+    L: int,
+    k: int,
+    config: TrainConfig,
+    seed: int,
+    device: str = "cpu",
+    *,
+    fixed_positions: bool = False,
+    width: int = 16,
+    state_size: int = 8,
+    eval_every: int = 20,
+    on_probe: Callable[[pd.DataFrame], None] | None = None,
+) -> dict[str, Callable[[], Iterator[StepEvent]]]:
+    """Run factories S6_NAME and S4D_NAME: same width and state size, same seed, same batches, same budget.
+    ``on_probe`` receives S6's :func:`delta_map` at every evaluation (see :func:`race_run`)."""
+    check_int("L", L, 2, MAX_RACE_LEN)
+    check_int("k", k, 1, min(MAX_SELECTIVE_TOKENS, L))
+    kw = {"fixed_positions": fixed_positions, "width": width, "state_size": state_size, "eval_every": eval_every}
+    kw["on_probe"] = on_probe
+    return {name: (lambda kind=kind: race_run(kind, L, k, config, seed, device, **kw)) for kind, name in RACERS.items()}
+
+
+def _first_at(d: pd.DataFrame, threshold: float) -> tuple[int, float] | None:
+    """(step, accuracy) of the first evaluation of one series at or above ``threshold``, else None."""
+    hit = d[d["accuracy"] >= threshold]
+    return (int(hit["step"].iloc[0]), float(hit["accuracy"].iloc[0])) if len(hit) else None
+
+
+def race_verdict(
+    history: pd.DataFrame, finished: bool, *, fixed_positions: bool = False, solved: float = SOLVED
+) -> Verdict | None:
+    """The race's verdict from its evaluations (history columns series, step, accuracy), or None while open.
+
+    Random positions (the lesson: selection matters): decided when S6 first reaches ``solved`` (S4D's
+    accuracy at that step is quoted), when S4D gets there first, or at the end. Fixed positions (the lesson:
+    S4D has the capacity): decided when S4D reaches ``solved``, or at the end.
+    """
+    solved = check_float("solved", solved, 0.0, 1.0, lo_open=True)
+    if "accuracy" not in history:
+        return None
+    ev = history.dropna(subset=["accuracy"]).sort_values("step")
+    s6, s4 = (ev[ev["series"] == name] for name in (S6_NAME, S4D_NAME))
+    if not len(s6) or not len(s4):
+        return None
+    hit6, hit4 = _first_at(s6, solved), _first_at(s4, solved)
+    last6, last4 = float(s6["accuracy"].iloc[-1]), float(s4["accuracy"].iloc[-1])
+
+    def at(d: pd.DataFrame, step: int) -> float:  # accuracy of a series at its last evaluation up to step
+        return float(d.loc[d["step"] <= step, "accuracy"].iloc[-1])
+
+    if fixed_positions:
+        if hit4 is not None:
+            return Verdict(
+                True,
+                f"With the data at fixed places S4D reached {hit4[1]:.0%} token accuracy at step {hit4[0]} "
+                f"(S6: {at(s6, hit4[0]):.0%}): the same small S4D can copy; what it lacks is selection.",
+            )
+        if finished:
+            return Verdict(
+                False,
+                f"S4D ended at {last4:.0%} (S6 {last6:.0%}) without reaching {solved:.0%} even with fixed "
+                "positions; give it more steps.",
+            )
+        return None
+    if hit6 is not None and (hit4 is None or hit6[0] < hit4[0]):
+        return Verdict(
+            True,
+            f"S6 reached {hit6[1]:.0%} token accuracy at step {hit6[0]}; S4D of the same width was at "
+            f"{at(s4, hit6[0]):.0%} then (chance {CHANCE:.1%}).",
+        )
+    if hit4 is not None:
+        return Verdict(False, f"S4D reached {hit4[1]:.0%} at step {hit4[0]}, before S6 ({at(s6, hit4[0]):.0%}).")
+    if finished:
+        ahead = last6 > last4 + 0.1
+        text = (
+            f"After {int(s6['step'].iloc[-1])} steps S6 is at {last6:.0%} and S4D at {last4:.0%} "
+            f"(chance {CHANCE:.1%}): "
+        )
+        return Verdict(
+            ahead,
+            text
+            + ("S6 is ahead but has not reached " if ahead else "no clear winner below ")
+            + f"{solved:.0%}; more steps would settle it.",
+        )
+    return None
+
+
+def scan_timing(
+    lengths, *, batch: int = 1, channels: int = 16, state_size: int = 8, seed: int = 0, repeats: int = 1, device="cpu"
+) -> pd.DataFrame:
+    """Forward + backward seconds of ``selective_scan`` by each method, and of an S4D FFT convolution of the
+    same size for scale, per L -> DataFrame L, method, seconds (median of ``repeats``, after one warm-up at
+    the smallest L), max_error (max |parallel − sequential| over max |y|, float32; the same on every row of an L).
+
+    Shapes: u, Δ (batch, channels, L); A (channels, state_size); B, C (batch, state_size, L).
+    """
+    dev = resolve_device(device)
+    repeats = check_int("repeats", repeats, 1, 20)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+    dt, A4, C4 = s4d.s4d_parameters(channels, state_size, "lin", 1e-3, 1e-1, g)  # S4D of the same size
+    dt4 = dt.float().to(dev).requires_grad_()
+    A4, C4 = A4.to(torch.complex64).to(dev), C4.to(torch.complex64).to(dev)
+    A = -torch.arange(1, state_size + 1, dtype=torch.float32, device=dev).repeat(channels, 1)  # (D, N)
+    lengths = [check_int("L", L, 1, MAX_TIMING_LEN) for L in lengths]
+    rows, warm = [], False
+    for L in lengths:
+        u, delta = (torch.randn(batch, channels, L, generator=g).to(dev).requires_grad_() for _ in range(2))
+        B, C = (torch.randn(batch, state_size, L, generator=g).to(dev).requires_grad_() for _ in range(2))
+        outs = {}
+
+        def scan(m: str, u=u, delta=delta, B=B, C=C, outs=outs):
+            y = selective_scan(u, delta, A, B, C, delta_softplus=True, method=m)  # (batch, D, L)
+            y.sum().backward()
+            _sync(dev)
+            outs[m] = y.detach()
+
+        def fft(u=u, L=L):
+            s4d.ssm_fft(u, s4d.s4d_kernel(dt4, A4, C4, L)).sum().backward()
+            _sync(dev)
+
+        calls = {f"selective scan, {m}": (lambda m=m: scan(m)) for m in SCAN_METHODS} | {"S4D by FFT": fft}
+        for name, fn in calls.items():
+            if not warm:
+                fn()  # one warm-up per method, at the first L (first calls pay for allocations)
+            rows.append({"L": L, "method": name, "seconds": median_seconds(fn, repeats)})
+        warm = True
+        err = float((outs["parallel"] - outs["sequential"]).abs().max() / outs["sequential"].abs().max())
+        for row in rows[-len(calls) :]:
+            row["max_error"] = err
+    return pd.DataFrame(rows)
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def keep_delta(A: float, steps: int, share: float = 1 / math.e) -> float:
+    """The Δ at which a mode with eigenvalue A keeps ``share`` of its state over ``steps`` steps:
+    exp(Δ·A·steps) = share, so Δ = ln(share) / (A·steps) (with A = −1, 100 steps, 1/e: Δ = 0.01)."""
+    A = check_float("A", A, -1e6, 0.0)
+    if A == 0.0:
+        raise ValueError("A must be < 0 (a decaying mode), got 0")
+    steps = check_int("steps", steps, 1, 10**9)
+    share = check_float("share", share, 0.0, 1.0, lo_open=True)
+    return math.log(share) / (A * steps)
+
+
+# --- charts of this page (Altair specs from tidy frames; no Streamlit) ---
+
+TOKEN_COLORS = {"data": "#d62728", "after data": "#ff9f40", "noise": "#9e9e9e", "marker": "#1f77b4"}
+
+
+def delta_heatmap_chart(delta: pd.DataFrame) -> alt.Chart:
+    """Δ of every S6 channel (rows, most data-selective first) at every position t of the probe sequence
+    (columns), relative to the channel's median Δ, log colour; ``delta`` from :func:`delta_map`."""
+    data = delta.assign(row=[f"L{a}·{c:02d}" for a, c in zip(delta["layer"], delta["channel"], strict=True)])
+    order = data.drop_duplicates("row").sort_values("rank")["row"].tolist()
+    return (
+        alt.Chart(data)
+        .mark_rect()
+        .encode(
+            x=alt.X("t:O", title="position t in the probe sequence", axis=alt.Axis(labelAngle=0, values=_ticks(data))),
+            y=alt.Y("row:N", title="layer · channel (most selective first)", sort=order, axis=alt.Axis(labels=False)),
+            color=alt.Color(
+                "relative:Q",
+                title="Δ / channel median",
+                scale=alt.Scale(type="log", scheme="redblue", reverse=True, domainMid=1),
+            ),
+            tooltip=[
+                "row:N",
+                "t:O",
+                "token:N",
+                alt.Tooltip("delta:Q", format=".3g"),
+                alt.Tooltip("ratio:Q", format=".2f"),
+            ],
+        )
+    )
+
+
+def delta_tokens_chart(delta: pd.DataFrame, top: int = 8) -> alt.Chart:
+    """Mean Δ over the ``top`` channels whose Δ rises most near data tokens, per position of the probe
+    sequence, as points coloured by what sits there (KINDS), log y; ``delta`` from :func:`delta_map`."""
+    mean = delta[delta["rank"] <= top].groupby(["t", "token"], as_index=False)["delta"].mean()
+    return (
+        alt.Chart(mean)
+        .mark_point(filled=True, size=160)
+        .encode(
+            x=alt.X(
+                "t:O",
+                title=f"position t (mean Δ of the {top} most selective channels)",
+                axis=alt.Axis(values=_ticks(mean)),
+            ),
+            y=alt.Y("delta:Q", title="Δ (log)", scale=alt.Scale(type="log")),
+            color=alt.Color(
+                "token:N",
+                title=None,
+                scale=alt.Scale(domain=list(TOKEN_COLORS), range=list(TOKEN_COLORS.values())),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=["t:O", "token:N", alt.Tooltip("delta:Q", format=".3g")],
+        )
+    )
+
+
+def _ticks(long: pd.DataFrame) -> list[int]:
+    n = int(long["t"].max()) + 1 if len(long) else 1
+    return list(range(0, n, max(1, n // 16)))
+
+
+__all__ = [
+    "CHANCE",
+    "MAX_SELECTIVE_LEN",
+    "S4D_NAME",
+    "S6_NAME",
+    "channel_selectivity",
+    "delta_heatmap_chart",
+    "delta_map",
+    "delta_tokens_chart",
+    "keep_delta",
+    "probe_sequence",
+    "race",
+    "race_verdict",
+    "scan_timing",
+]
+
+
+# --- the lecture demo: sizes -------------------------------------------------------------------------------
+
+SIZES = {  # widget key -> value of the race's widgets
+    LECTURE: {"sel_L": 32, "sel_k": 2, "sel_steps": 400},
+    FULL: {"sel_L": 64, "sel_k": 4, "sel_steps": 1000},
+}
+RACE_LR = 1e-2  # the learning-rate widget's default
+
+
+def race_config(steps: int, lr: float) -> TrainConfig:
+    """The race's training settings: Adam at ``lr`` with 50 warm-up steps, batch 32, clipping at norm 1."""
+    return TrainConfig(steps=steps, lr=lr, batch=32, clip=1.0, warmup_steps=min(50, steps))
+
+
+def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu") -> Demo:
+    """What the page's first Start button (random positions) runs at ``size``, widths as on the page."""
+    v = SIZES[size]
+    config = race_config(v["sel_steps"], RACE_LR)
+    return Demo(race(v["sel_L"], v["sel_k"], config, seed, device), v["sel_steps"], race_verdict)

@@ -1,0 +1,48 @@
+"""Run sizes: every live page has a "Lecture" size (the default: its contrast within about 20 s of Start on
+one core) and a "Full size" (the bigger self-study settings). A size is a set of widget values.
+
+The choice is a segmented control bound to the URL (``?size=Full+size``), so a deep link selects a size; values
+given in the URL for the individual widgets still win over the size's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+
+from lrd_core.lecture import FULL, LECTURE, SIZE_NAMES, check_sizes
+
+__all__ = ["FULL", "LECTURE", "size_values"]
+SIZE_KEY = "size"
+
+
+def _apply(sizes: Mapping[str, Mapping[str, Any]]) -> None:
+    """on_change of the size control: move every widget the size governs to the new size's value."""
+    for key in sizes[LECTURE]:
+        st.session_state.pop(key, None)  # the widget is re-created with the new size's value as default
+        st.query_params.pop(key, None)  # (setting the value instead would log a warning per widget)
+
+
+def size_values(sizes: Mapping[str, Mapping[str, Any]], *, help: str | None = None) -> dict[str, Any]:
+    """Draw the Lecture / Full size control and return the chosen size's widget values (key -> value).
+
+    ``sizes`` maps ``LECTURE`` and ``FULL`` to the values of the widgets the size governs. Pass each
+    value as that widget's default (``st.slider(..., value=v["steps"], key="steps")``): a fresh page takes
+    the size's values, and switching size moves every governed widget to the new size's value.
+    """
+    check_sizes(sizes)
+    choice = st.segmented_control(
+        "Run size",
+        list(SIZE_NAMES),
+        default=LECTURE,
+        key=SIZE_KEY,
+        bind="query-params",
+        on_change=_apply,
+        args=(sizes,),
+        help=help
+        or "Lecture: small enough that the contrast shows within about 20 s of Start on one CPU core. "
+        "Full size: the larger settings for self-study (minutes).",
+    )
+    return dict(sizes[choice or LECTURE])
