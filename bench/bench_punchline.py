@@ -19,40 +19,18 @@ import os
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread, as on a one-core host
 
 import argparse
-import importlib
 import time
 
 import pandas as pd
 
 from bench._timing import header, result
 from lrd_core.engine import HISTORY_COLUMNS, RunEngine
-from lrd_core.lecture import Demo, run_demo
+from lrd_core.lecture import DEMO_TOPICS, Demo, lecture_demo_of, run_demo
 
-PAGES = (
-    "vanishing",
-    "gating",
-    "convolutions",
-    "attention",
-    "long_context",
-    "state_space",
-    "selective",
-    "layernorm",
-    "real_data",
-    "real_data:lstm",
-)  # "module:race" for a page with two races (the module's lecture_demo takes race=...)
+PAGES = DEMO_TOPICS
 TARGET_S: dict[str, float] = {}  # per-page exceptions to DEFAULT_TARGET_S (none needed at the sizes measured)
 DEFAULT_TARGET_S = 20.0
 POLL_S = 1.0  # the live panel redraws at most once a second
-
-
-def demo_of(page: str, seed: int) -> Demo | None:
-    """The page's Lecture demo, or None when its experiments module has none (yet)."""
-    name, _, race = page.partition(":")
-    module = importlib.import_module(f"lrd_core.experiments.{name}")
-    make = getattr(module, "lecture_demo", None)
-    if make is None:
-        return None
-    return make(seed, race=race) if race else make(seed)
 
 
 def through_engine(demo: Demo, timeout_s: float = 300.0) -> tuple[float, int | None]:
@@ -92,10 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     header("time from Start to the verdict, Lecture size")
     for page in args.only:
-        demo = demo_of(page, args.seed)
-        if demo is None:
-            print(f"{page}: no lecture demo")
-            continue
+        demo = lecture_demo_of(page, args.seed)
         plain = run_demo(demo)
         verdict = plain.verdict
         print(
@@ -105,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{verdict.text if verdict else '-'}",
             flush=True,
         )
-        wall, step = through_engine(demo_of(page, args.seed))
+        wall, step = through_engine(lecture_demo_of(page, args.seed))
         target = TARGET_S.get(page.partition(":")[0], DEFAULT_TARGET_S)
         print(f"{page}: engine: verdict at step {step} after {wall:.1f} s wall ({wall / plain.decided_wall_s:.2f}x)")
         result(f"{page} Start -> verdict through the engine, s", wall, f"<= {target:g}", wall <= target)

@@ -9,6 +9,7 @@ Start button builds with those values.
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +20,19 @@ import pandas as pd
 
 from lrd_core.train import StepEvent, Verdict, event_row, steps_to_threshold
 
+# experiments modules with a ``lecture_demo`` (page order); "module:race" for a page with two races
+DEMO_TOPICS = (
+    "vanishing",
+    "gating",
+    "convolutions",
+    "attention",
+    "long_context",
+    "state_space",
+    "selective",
+    "layernorm",
+    "real_data",
+    "real_data:lstm",
+)
 LECTURE, FULL = "Lecture", "Full size"  # the two run sizes, as shown and as written in the URL (?size=...)
 SIZE_NAMES = (LECTURE, FULL)
 
@@ -43,6 +57,13 @@ class DemoResult:
     decided_cpu_s: float  # CPU seconds of training until then (the whole run's if never decided early)
     cpu_s: float  # CPU seconds of the whole run
     decided_wall_s: float = math.nan  # wall seconds until the verdict (the whole run's if never decided early)
+
+
+def lecture_demo_of(topic: str, seed: int) -> Demo:
+    """The Lecture demo of ``topic`` (an entry of DEMO_TOPICS) from its experiments module."""
+    name, _, race = topic.partition(":")
+    make = importlib.import_module(f"lrd_core.experiments.{name}").lecture_demo
+    return make(seed, race=race) if race else make(seed)
 
 
 def check_sizes(sizes: Mapping[str, Mapping[str, object]]) -> None:

@@ -20,9 +20,10 @@ SIZE_KEY = "size"
 
 def _apply(sizes: Mapping[str, Mapping[str, Any]]) -> None:
     """on_change of the size control: move every widget the size governs to the new size's value."""
-    for key in sizes[LECTURE]:
-        st.session_state.pop(key, None)  # the widget is re-created with the new size's value as default
-        st.query_params.pop(key, None)  # (setting the value instead would log a warning per widget)
+    # Set, not delete: a deleted widget state is sent back by the browser with its old value. (Streamlit
+    # would log that these widgets also have a default; .streamlit/config.toml turns that warning off.)
+    for key, value in sizes[st.session_state[SIZE_KEY] or LECTURE].items():
+        st.session_state[key] = value
 
 
 def size_values(sizes: Mapping[str, Mapping[str, Any]], *, help: str | None = None) -> dict[str, Any]:

@@ -1,6 +1,5 @@
 """Lecture-sized demos: run sizes, computed verdicts, and (slow) the verdict of every page over seeds 0-4."""
 
-import importlib
 import math
 import re
 
@@ -9,7 +8,17 @@ import pandas as pd
 import pytest
 
 from lrd_core.experiments import attention, convolutions, gating, layernorm, long_context, state_space, vanishing
-from lrd_core.lecture import FULL, LECTURE, Demo, check_sizes, join_and, run_demo, solved_step
+from lrd_core.lecture import (
+    DEMO_TOPICS,
+    FULL,
+    LECTURE,
+    Demo,
+    check_sizes,
+    join_and,
+    lecture_demo_of,
+    run_demo,
+    solved_step,
+)
 from lrd_core.theory import ADDING_BASELINE_MSE
 from lrd_core.train import StepEvent
 from tests.apptest_support import assert_clean, open_page
@@ -182,24 +191,14 @@ def test_run_demo_reports_when_the_verdict_was_first_given():
 # --- slow: every page's Lecture verdict over seeds 0-4 ----------------------------------------------------------
 # (the real-data page's two races have their own seed tests in tests/test_real_data.py)
 
-DEMO_PAGES = (
-    "vanishing",
-    "gating",
-    "convolutions",
-    "attention",
-    "long_context",
-    "state_space",
-    "selective",
-    "layernorm",
-)
+DEMO_PAGES = [t for t in DEMO_TOPICS if not t.startswith("real_data")]
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)  # five whole runs; ATEN_CPU_CAPABILITY=default kernels are up to 2x slower
 @pytest.mark.parametrize("page", DEMO_PAGES)
 def test_lecture_verdict_holds_on_at_least_4_of_5_seeds(page):
-    module = importlib.import_module(f"lrd_core.experiments.{page}")
-    results = {seed: run_demo(module.lecture_demo(seed)).verdict for seed in range(5)}
+    results = {seed: run_demo(lecture_demo_of(page, seed)).verdict for seed in range(5)}
     held = [seed for seed, v in results.items() if v is not None and v.expected]
     report = "\n".join(f"seed {s}: {v.text if v else '-'}" for s, v in results.items())
     assert len(held) >= 4, report
