@@ -176,7 +176,7 @@ def loss_chart(
         )
     )
     rules = [rule(baseline, f"baseline {baseline:.3g}")] if baseline is not None else []
-    rules += [rule(solved, f"solved below {solved:g}")] if solved is not None else []
+    rules += [rule(solved, f"solved below {solved:.2g}")] if solved is not None else []
     return alt.layer(lines, *rules)
 
 
