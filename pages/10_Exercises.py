@@ -17,6 +17,14 @@ what the pages show; **Show me** opens the page already set to the question's va
 """
 )
 
+ANSWERS = "exercise_answers"  # plain session key: a widget's own state is dropped when the visitor leaves the page
+answers = st.session_state.setdefault(ANSWERS, {})
+
+
+def keep(ex_id: str) -> None:
+    answers[ex_id] = st.session_state[f"ex_{ex_id}"]
+
+
 score = 0
 for i, ex in enumerate(EXERCISES, start=1):
     with st.container(border=True):
@@ -24,9 +32,11 @@ for i, ex in enumerate(EXERCISES, start=1):
         left, right = st.columns([2, 3])
         value = left.number_input(
             "Your answer",
-            value=None,
+            value=answers.get(ex.id),  # what the visitor typed before "Show me" took them to another page
             format="%.6g",
             key=f"ex_{ex.id}",
+            on_change=keep,
+            args=(ex.id,),
             placeholder="a number",
             label_visibility="collapsed",
         )

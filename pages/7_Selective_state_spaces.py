@@ -127,7 +127,7 @@ live_panel(
 )
 st.caption(
     f"Token accuracy on 256 held-out sequences every 20 steps; the verdict is drawn when S6 first reaches "
-    f"{SOLVED:.0%}. Expect S6 to sit near chance for the first 100-250 steps before it finds the data tokens "
+    f"{SOLVED:.0%}. Expect S6 to sit near chance for a while before it finds the data tokens "
     "(a plateau, then a sharp rise; it is sensitive to the learning rate); S4D rises early and then stalls: "
     "its fixed kernel can only weight positions, not contents."
 )

@@ -264,6 +264,21 @@ def test_exercises_page_scores_answers():
     assert at.metric[0].value == f"1 / {len(EXERCISES)}"
 
 
+def test_exercise_answers_survive_show_me_and_coming_back():
+    """ "Show me" opens another page; on return the typed answers are still there (a widget's own state is
+    dropped on a page switch)."""
+    at = open_page("pages/10_Exercises.py")
+    at.run()
+    first = EXERCISES[0]
+    at.number_input(key=f"ex_{first.id}").set_value(first.answer()).run()
+    at.switch_page(first.page).run()
+    _ok(at)
+    at.switch_page("pages/10_Exercises.py").run()
+    _ok(at)
+    assert at.number_input(key=f"ex_{first.id}").value == pytest.approx(first.answer())
+    assert at.metric[0].value == f"1 / {len(EXERCISES)}"
+
+
 # --- the figures CLI -----------------------------------------------------------------------------------------
 
 
