@@ -7,9 +7,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from lrd_core import charts, export, ssm, theory
+from lrd_core import charts, export, theory
 from lrd_core.exercises import EXERCISES, s4d_lin_time_constant
 from lrd_core.overview import overview_frame
 from lrd_ui.layout import PAGES, page_url
@@ -219,17 +218,24 @@ def test_home_page_draws_the_overview_and_lists_presets():
 # --- exercises -----------------------------------------------------------------------------------------------
 
 
-def test_answer_key_comes_from_the_library():
+def test_answer_key_matches_hand_worked_values():
+    """Each key against the question worked by hand from its formula (not the library function it calls)."""
     key = {ex.id: ex.answer() for ex in EXERCISES}
-    A = ssm.s4d_eigenvalues(1, 1, "lin")
     expected = {
-        "rnn_length": theory.length_below(0.95, 1e-6),
-        "forget_product": theory.forget_gate_product(2.0, 50),
-        "dilated_rf": theory.receptive_field(3, 4),
-        "tcn_rf": theory.tcn_receptive_field(3, 4),
-        "attention_cost": theory.power_law_through(4096, 1024, 1.0),
-        "ssm_tau": float(ssm.time_constants(torch.tensor([0.01], dtype=torch.float64), A)[0, 0]),
-        "selective_delta": pytest.approx(1 / 100),  # exp(Δ·A·100) = e^-1 with A = -1: Δ = 1/100
+        # 0.95^(L-1) < 1e-6  <=>  L - 1 > ln(1e-6) / ln(0.95) = 269.34...: L - 1 = 270, L = 271
+        "rnn_length": 271.0,
+        # sigma(2)^50 with sigma(2) = 1 / (1 + e^-2) = 0.880797...
+        "forget_product": pytest.approx((1 / (1 + math.exp(-2))) ** 50, rel=1e-12),
+        # dilated stack, k = 3, layers 0..4, dilations 1, 2, 4, 8, 16: 1 + (3 - 1)(1 + 2 + 4 + 8 + 16) = 63
+        "dilated_rf": 63,
+        # residual TCN, k = 3, 4 blocks of 2 convs, dilations 1, 2, 4, 8: 1 + 2 (3 - 1)(1 + 2 + 4 + 8) = 61
+        "tcn_rf": 61,
+        # O(L^2) anchored at (1024, 1 unit): (4096 / 1024)^2 = 16
+        "attention_cost": pytest.approx(16.0, rel=1e-12),
+        # S4D-Lin: Re A = -1/2, ZOH |A_bar| = exp(-dt/2), tau = 1 / (dt/2) = 200 steps at dt = 0.01
+        "ssm_tau": pytest.approx(200.0, rel=1e-9),
+        # exp(delta * A * 100) = e^-1 with A = -1: delta = 1/100
+        "selective_delta": pytest.approx(1 / 100, rel=1e-12),
     }
     assert key == expected
     # and the key is what the question asks: the RNN answer is the first L below the threshold
