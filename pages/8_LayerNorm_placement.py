@@ -138,6 +138,7 @@ show.source(Residual, "Source: one sublayer with its residual and LayerNorm")
 section("3 · The gap grows with depth")
 ratio = ratios(width, g.seed)
 law = tuple(s for s in ratio["series"].unique() if s.startswith("√N"))
+exps = ratio.attrs.get("exponents", {})
 show.chart(
     charts.log_line_chart(
         ratio,
@@ -153,8 +154,16 @@ show.chart(
 )
 st.caption(
     f"Gradient norm of the last block's weights, Post-LN divided by Pre-LN, mean of {RATIO_SEEDS} seeds, "
-    f"d_model = {width}. Follow the solid line against the dashed √N line."
+    f"d_model = {width}. Dashed: √N, a reference, not a law."
 )
+if exps:
+    lo, hi = min(exps.values()), max(exps.values())
+    st.markdown(
+        f"Fitted to these points, the ratio grows like **N^{ratio.attrs['exponent']:.2f}** (log-log least squares; "
+        f"seed by seed the exponent ranges over {lo:.2f}-{hi:.2f} for seeds {', '.join(map(str, exps))}). "
+        "The √N argument below predicts 0.5; the measured exponent moves with the width and the seeds, so read "
+        "√N as the trend's order of magnitude, not as an exact law."
+    )
 st.markdown(
     """
 Pre-LN's stream is a sum of N branch outputs, so its size grows like √N, and

@@ -142,6 +142,12 @@ def test_post_over_pre_ratio_grows_with_depth():
     assert np.all(np.diff(post) > 0), post
     assert post[0] > 1.0
     assert 1.5 < post[-1] / post[0] < 2 * math.sqrt(8)  # roughly √(24/3) ≈ 2.8
+    # the fitted exponent: numpy's own least squares on the plotted mean, and one exponent per seed around it
+    depths = np.array([3, 6, 12, 24], dtype=float)
+    assert ratio.attrs["exponent"] == pytest.approx(np.polyfit(np.log(depths), np.log(post), 1)[0], rel=1e-9)
+    per_seed = ratio.attrs["exponents"]
+    assert sorted(per_seed) == [0, 1, 2] and all(0.0 < p < 1.5 for p in per_seed.values()), per_seed
+    assert min(per_seed.values()) - 0.05 <= ratio.attrs["exponent"] <= max(per_seed.values()) + 0.05
 
 
 # --- warm-up and decay in TrainConfig ---

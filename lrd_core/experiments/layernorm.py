@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from lrd_core.gradients import flat_jacobian
+from lrd_core.gradients import flat_jacobian, loglog_slope
 from lrd_core.lecture import FULL, LECTURE, Demo, fmt, recent_loss, solved_step, steps_run
 from lrd_core.limits import MAX_BATCH, MAX_TRANSFORMER_LAYERS
 from lrd_core.models.heads import SequenceTagger
@@ -114,7 +114,9 @@ def last_layer_ratio(depths, seeds, *, d_model: int = 64) -> pd.DataFrame:
     """||∂L/∂W|| of the last block's weights, Post-LN over Pre-LN, by depth, averaged over ``seeds``.
 
     For each depth and seed both placements share their weights (same seed). DataFrame: depth, series,
-    ratio, with the measured mean ("Post-LN / Pre-LN") and the √N law through the first depth's mean.
+    ratio, with the measured mean ("Post-LN / Pre-LN") and the √N reference through the first depth's mean.
+    ``attrs["exponents"]``: seed -> the fitted exponent p of ratio ~ N^p (log-log least squares over the
+    depths), and ``attrs["exponent"]``: p fitted to the mean. The √N "law" is p = 1/2.
     """
     depths = [check_int("depth", d, 1, MAX_TRANSFORMER_LAYERS) for d in depths]
     seeds = [check_int("seed", s, 0, 2**63 - 1) for s in seeds]
@@ -127,16 +129,23 @@ def last_layer_ratio(depths, seeds, *, d_model: int = 64) -> pd.DataFrame:
                 df = layernorm_gradient_probe(p, depth, seed, d_model=d_model)
                 last[p] = float(df[(df["kind"] == "weights") & (df["layer"] == depth)]["grad_norm"].iloc[0])
             rows.append({"depth": depth, "seed": seed, "ratio": last["post"] / last["pre"]})
-    mean = pd.DataFrame(rows).groupby("depth", as_index=False)["ratio"].mean().assign(series="Post-LN / Pre-LN")
+    per_seed = pd.DataFrame(rows)
+    mean = per_seed.groupby("depth", as_index=False)["ratio"].mean().assign(series="Post-LN / Pre-LN")
     N0, r0 = float(mean["depth"].iloc[0]), float(mean["ratio"].iloc[0])
     law = pd.DataFrame(
         {
             "depth": depths,
-            "series": f"√N law through N = {N0:g}",
+            "series": f"√N reference through N = {N0:g}",
             "ratio": sqrt_depth_law(np.asarray(depths, dtype=float), N0, r0),
         }
     )
-    return pd.concat([mean[["depth", "series", "ratio"]], law], ignore_index=True)
+    out = pd.concat([mean[["depth", "series", "ratio"]], law], ignore_index=True)
+    if len(depths) > 1:
+        out.attrs["exponents"] = {
+            int(seed): loglog_slope(d["depth"], d["ratio"]) for seed, d in per_seed.groupby("seed", sort=True)
+        }
+        out.attrs["exponent"] = loglog_slope(mean["depth"], mean["ratio"])
+    return out
 
 
 def sublayer_jacobian_split(residual: Residual, x: torch.Tensor) -> dict:
