@@ -64,6 +64,11 @@ every earlier state, measured by autograd in a single backward pass.
 """
 )
 
+st.caption(
+    "Sources: Bengio, Simard & Frasconi 1994 (learning long-term dependencies with gradient descent is difficult); "
+    "Pascanu, Mikolov & Bengio 2013 (on the difficulty of training recurrent neural networks)."
+)
+
 section("1 · Signal reaching h_t, against distance")
 theory_curve = theory.signal_magnitude(rho, df["lag"].to_numpy() + 1, alpha)
 long = pd.concat(

@@ -74,6 +74,11 @@ page uses the textbook name.
 """
 )
 
+st.caption(
+    "Sources: Hochreiter & Schmidhuber 1997 (LSTM); Gers, Schmidhuber & Cummins 2000 (the forget gate); "
+    "Cho et al. 2014 (GRU)."
+)
+
 section("1 · The product of forget gates, unit by unit")
 q = distribution(hidden, bias, T, g.seed)
 sigma_b = float(theory.forget_gate_product(bias, 1))

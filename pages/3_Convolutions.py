@@ -64,6 +64,8 @@ output exactly when the output's gradient with respect to it is not zero.
 """
 )
 
+st.caption("Sources: van den Oord et al. 2016 (WaveNet: dilated causal convolutions); Bai, Kolter & Koltun 2018 (TCN).")
+
 section("1 · Which inputs reach one output")
 tree, measured = reach(k, d, variant, g.seed)
 a, b, c = st.columns(3)

@@ -66,6 +66,11 @@ L → c_s → h_t, however far back h_t lies.
 """
 )
 
+st.caption(
+    "Sources: Bahdanau, Cho & Bengio 2015 (additive attention); Luong, Pham & Manning 2015; "
+    "Vaswani et al. 2017 (self-attention)."
+)
+
 section("1 · The shortcut, measured: ‖∂L/∂h_t‖ at every source position")
 df = gradient_probe(T, hidden, kind, bidirectional, g.seed)
 ratios = attention.edge_ratio(df)
