@@ -196,6 +196,13 @@ lr = c1.select_slider("Learning rate", [1e-3, 2e-3, 5e-3, 1e-2, 2e-2], v["lr"], 
 warmup = c2.slider("Warm-up steps", 0, 400, v["warmup"], 50, key="warmup", bind="query-params")
 steps = c3.slider("Steps", 200, 1200, v["steps"], 100, key="steps", bind="query-params")
 layers = c4.select_slider("Blocks", [2, 4, 6, 8], v["layers"], key="layers", bind="query-params")
+pre_warmup = st.toggle(
+    "Also train Pre-LN with warm-up",
+    v["pre_warmup"],
+    key="pre_warmup",
+    bind="query-params",
+    help="The fourth run: Pre-LN needs no warm-up, so the Lecture size leaves it out (a quarter less compute).",
+)
 if warmup > steps:
     st.info(f"Warm-up steps ({warmup}) exceed the run's {steps} steps: the warm-up runs over all {steps}.")
     warmup = steps
@@ -210,7 +217,7 @@ linearly to 0.
 """
 )
 config = TrainConfig(steps=steps, lr=lr, batch=32)
-settings = f"lr={lr:g}, warm-up={warmup}, steps={steps}, blocks={layers}, seed={g.seed}"
+settings = f"lr={lr:g}, warm-up={warmup}, steps={steps}, blocks={layers}, Pre-LN warm-up={pre_warmup}, seed={g.seed}"
 
 
 def render(history: pd.DataFrame) -> None:
@@ -238,7 +245,7 @@ def render(history: pd.DataFrame) -> None:
 
 try:
     factories = layernorm.layernorm_race(
-        config, g.seed, g.device, n_layers=layers, d_model=TRAIN_WIDTH, warmup_steps=warmup
+        config, g.seed, g.device, n_layers=layers, d_model=TRAIN_WIDTH, warmup_steps=warmup, pre_ln_warmup=pre_warmup
     )
 except ValueError as err:
     st.error(str(err))
@@ -254,7 +261,7 @@ else:
     )
 lec, full = layernorm.SIZES[LECTURE], layernorm.SIZES[FULL]
 st.caption(
-    f"All four runs share seed {g.seed}, so the same starting weights and the same batches. Left panel: "
+    f"All runs share seed {g.seed}, so the same starting weights and the same batches. Left panel: "
     "Pre-LN drops below the solved line while Post-LN stays above it; slow tests check this on seeds 0-4, "
     f"at the Lecture size ({lec['layers']} blocks, {lec['steps']} steps: the verdict must hold on at least "
     f"4 of 5) and at the Full size ({full['layers']} blocks, {full['steps']} steps: on every seed, on two "

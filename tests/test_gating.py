@@ -12,6 +12,7 @@ from torch import nn
 from lrd_core import theory
 from lrd_core.experiments import gating
 from lrd_core.experiments.gating import copy_memory_model, race, recurrent_adding_model
+from lrd_core.lecture import LECTURE
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.recurrent import GRU, LSTM, GRUConfig, LSTMConfig, build_recurrent
 from lrd_core.task_runs import copy_memory_run
@@ -398,3 +399,38 @@ def test_decay_factors_match_gates_when_gates_are_near_one():
     assert f.loc["GRU", "measured"] == pytest.approx(f.loc["GRU", "gain"], abs=2e-3)
     assert f.loc["GRU", "gain"] <= f.loc["GRU", "gain_top_unit"] < 1.0
     assert f.loc["LSTM", "measured"] > 0.99 > f.loc["RNN", "measured"]  # the highway is open; tanh RNN fades
+
+
+def test_chrono_init_spreads_forget_biases_up_to_the_training_length():
+    """b_f = ln u, u ~ U[1, T-1], b_i = -b_f, and the weights are the plain init's (drawn before the biases)."""
+    H, T = 256, 50
+    chrono = LSTM(LSTMConfig(2, H, chrono_T=T), torch.Generator().manual_seed(0))
+    plain = LSTM(LSTMConfig(2, H), torch.Generator().manual_seed(0))
+    b_f, b_i = chrono.b[H : 2 * H].detach().double(), chrono.b[:H].detach().double()
+    assert torch.equal(chrono.W_hh, plain.W_hh) and torch.equal(chrono.W_ih, plain.W_ih)
+    assert b_f.min() >= 0.0 and b_f.max() <= math.log(T - 1) + 1e-6
+    torch.testing.assert_close(b_i, -b_f)
+    # u = e^b_f is uniform on [1, T-1]: its mean is T/2 within 4 standard errors ((T-2)/sqrt(12 H))
+    u = b_f.exp()
+    assert abs(float(u.mean()) - T / 2) < 4 * (T - 2) / math.sqrt(12 * H)
+    with pytest.raises(ValueError, match="chrono_T"):
+        LSTMConfig(2, 8, chrono_T=2)
+
+
+@pytest.mark.slow
+def test_chrono_init_lets_the_lstm_finish_the_lecture_race_on_some_seeds():
+    """The gating page's Lecture size (T = 50, 300 steps, lr 3e-2): LSTM with chrono init against forget bias 1.
+    Measured (AVX2, seeds 0-4): chrono solved at steps 220, 240, -, -, 274 (3/5); bias 1 solved on none."""
+    v = gating.SIZES[LECTURE]
+    config = gating.race_config(v["steps"], v["lr"])
+
+    def solved(chrono: bool) -> list[bool]:
+        out = []
+        for seed in range(5):
+            f = gating.race("adding", v["train_T"], 64, config, seed, kinds=("LSTM",), chrono=chrono)
+            losses = [e.loss for e in f["LSTM"]()]
+            out.append(steps_to_threshold(losses, gating.SOLVED_MSE) is not None)
+        return out
+
+    with_chrono, with_bias = solved(True), solved(False)
+    assert sum(with_chrono) >= 2 and sum(with_bias) <= 1, (with_chrono, with_bias)

@@ -8,6 +8,7 @@ import torch
 
 from lrd_core import gradients, theory
 from lrd_core.experiments import layernorm
+from lrd_core.lecture import LECTURE
 from lrd_core.models.transformer import (
     TransformerConfig,
     TransformerStack,
@@ -269,7 +270,9 @@ def test_page_renders_from_query_params_and_trains_live():
     at.run()
     assert_clean(at, "LayerNorm page training")
     run = at.session_state["ln_race"]
-    assert set(run.last) == set(layernorm.layernorm_race(TrainConfig(steps=400), 0))
+    lecture = layernorm.SIZES[LECTURE]["pre_warmup"]  # the default size: three runs, Pre-LN warm-up left out
+    assert set(run.last) == set(layernorm.layernorm_race(TrainConfig(steps=400), 0, pre_ln_warmup=lecture))
+    assert len(run.last) == (4 if lecture else 3)
     assert min(e.step for e in run.last.values()) >= 2
     at.button(key="ln_race_stop").click().run()
     assert_clean(at, "LayerNorm page stopped")

@@ -74,7 +74,8 @@ def test_size_control_and_deep_links_select_each_size(path):
         at = open_page(path, query={"size": size})
         at.run()
         assert_clean(at, f"{path} at {size}")
-        widgets = {w.key: w.value for kind in ("slider", "select_slider", "selectbox") for w in getattr(at, kind)}
+        kinds = ("slider", "select_slider", "selectbox", "toggle")
+        widgets = {w.key: w.value for kind in kinds for w in getattr(at, kind)}
         assert {k: widgets[k] for k in sizes[size]} == sizes[size]
     key, value = next((k, v) for k, v in sizes[FULL].items() if isinstance(v, int) and not isinstance(v, bool))
     at = open_page(path, query={"size": FULL, key: str(value)})

@@ -301,6 +301,7 @@ def recurrent_adding_model(
     forget_bias: float = 1.0,
     keep_bias: float = 0.0,
     fused: bool = False,
+    chrono_T: int | None = None,
 ) -> SequenceRegressor:
     """An "RNN", "LSTM" or "GRU" with a linear read-out of h_T, initialised from ``seed``: (B, T, 2) -> (B, 1).
 
@@ -308,7 +309,7 @@ def recurrent_adding_model(
     same weights in torch's fused module (faster; gates not readable).
     """
     init, _ = split_seed(seed)
-    bias = {"forget_bias": forget_bias, "keep_bias": keep_bias}
+    bias = {"forget_bias": forget_bias, "keep_bias": keep_bias, "chrono_T": chrono_T if kind == "LSTM" else None}
     encoder = build_recurrent(kind, 2, hidden_size, init, rho=rho, fused=fused, **bias)
     return SequenceRegressor(encoder, hidden_size, 1, init)
 
@@ -353,13 +354,14 @@ def race(
     kinds: tuple[str, ...] = RECURRENT_KINDS,
     gate_bias: float = 1.0,
     rho: float = 1.0,
+    chrono: bool = False,
 ) -> dict[str, Callable[[], Iterator[StepEvent]]]:
     """Zero-argument run factories, one per kind, for a race on ``task`` ("adding" or "copy").
 
     Every kind gets the same seed (so the same batches, in the same order) and
     the same step budget. ``gate_bias`` initialises the LSTM's forget gate and
-    the GRU's keep gate; ``rho`` scales the RNN's orthogonal W. Arguments are
-    checked here, before anything is built.
+    the GRU's keep gate; ``rho`` scales the RNN's orthogonal W; ``chrono`` gives the LSTM the chrono init
+    for length T instead (adding problem only). Arguments are checked here, before anything is built.
     """
     check_choice("task", task, TASKS)
     check_int("hidden_size", hidden_size, 1, 1024)
@@ -369,8 +371,13 @@ def race(
         check_choice("kind", k, RECURRENT_KINDS)
     if task == "adding":
         check_int("T", T, 2, MAX_TRAIN_SEQ_LEN)
+        chrono_T = max(T, 3) if chrono else None
         return {
-            k: (lambda k=k: adding_run(recurrent_adding_model(k, hidden_size, seed, **bias), T, config, seed, device))
+            k: (
+                lambda k=k: adding_run(
+                    recurrent_adding_model(k, hidden_size, seed, chrono_T=chrono_T, **bias), T, config, seed, device
+                )
+            )
             for k in kinds
         }
     check_int("T", T, 1, MAX_TRAIN_SEQ_LEN - 2 * COPY_LENGTH)
@@ -394,8 +401,8 @@ def race(
 
 SOLVED_MSE = 0.01  # adding problem: a race counts as solved below this running-mean MSE (baseline 1/6)
 SIZES = {  # widget key -> value of the race's widgets (the gate bias and ρ stay the sidebar's)
-    LECTURE: {"task": "adding", "train_T": 50, "steps": 300, "lr": 3e-2},
-    FULL: {"task": "adding", "train_T": 100, "steps": 1500, "lr": 1e-2},
+    LECTURE: {"task": "adding", "train_T": 50, "steps": 300, "lr": 3e-2, "chrono": True},
+    FULL: {"task": "adding", "train_T": 100, "steps": 1500, "lr": 1e-2, "chrono": False},
 }
 
 
@@ -412,7 +419,12 @@ def race_verdict(history: pd.DataFrame, finished: bool, *, task: str, T: int, so
     if not finished and not (done and rnn_now > baseline / 2):
         return None
     what = "the adding problem" if task == "adding" else "copy memory"
-    text = f"At T = {T}, " + " and ".join(f"the {k} solved {what} at step {s}" for k, s in done.items())
+    who = " and ".join(f"the {k} (step {s})" for k, s in done.items())
+    text = (
+        f"At T = {T}, {who} solved {what}"
+        if len(done) > 1
+        else f"At T = {T}, " + "".join(f"the {k} solved {what} at step {s}" for k, s in done.items())
+    )
     text += f" (loss < {solved:.2g})" if done else f"no gated net solved {what} (loss < {solved:.2g})"
     for k in gated:
         if k not in done:
@@ -430,7 +442,7 @@ def lecture_demo(
     """What the gating page's Start button runs at ``size`` (the sidebar at its defaults)."""
     v = SIZES[size]
     config = race_config(v["steps"], v["lr"])
-    factories = race(v["task"], v["train_T"], hidden, config, seed, device, gate_bias=bias, rho=rho)
+    factories = race(v["task"], v["train_T"], hidden, config, seed, device, gate_bias=bias, rho=rho, chrono=v["chrono"])
     return Demo(factories, v["steps"], race_judge(v["task"], v["train_T"]))
 
 

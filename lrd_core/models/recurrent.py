@@ -143,11 +143,14 @@ class LSTMConfig:
     input_size: int = 2  # D: features per time step (2 for the adding problem)
     hidden_size: int = 64  # H: units of h_t and of the cell c_t
     forget_bias: float = 1.0  # initial b_f: f_t starts near sigmoid(b_f); 1 is the usual "remember" init
+    chrono_T: int | None = None  # chrono init (Tallec & Ollivier 2018): b_f ~ log U[1, T-1], b_i = -b_f per unit
 
     def __post_init__(self):
         check_int("input_size", self.input_size, 1, 1024)
         check_int("hidden_size", self.hidden_size, 1, MAX_HIDDEN)
         check_float("forget_bias", self.forget_bias, MIN_GATE_BIAS, MAX_GATE_BIAS)
+        if self.chrono_T is not None:
+            check_int("chrono_T", self.chrono_T, 3, 10**6)
 
 
 class LSTM(nn.Module):
@@ -162,7 +165,8 @@ class LSTM(nn.Module):
     squashing derivative, so dc_T/dc_0 (gates held fixed) = prod_t f_t.
 
     Weights are drawn U(-1/sqrt(H), 1/sqrt(H)) as torch does; biases start at 0
-    except b_f = ``config.forget_bias``. ``b`` is torch's b_ih + b_hh.
+    except b_f = ``config.forget_bias``, or with ``config.chrono_T`` the chrono init (Tallec & Ollivier
+    2018): b_f = log u, u ~ U[1, T − 1] per unit, and b_i = −b_f. ``b`` is torch's b_ih + b_hh.
     """
 
     def __init__(self, config: LSTMConfig, generator: torch.Generator):
@@ -174,6 +178,10 @@ class LSTM(nn.Module):
         self.W_hh = nn.Parameter(_uniform((4 * H, H), bound, generator))  # (4H, H)
         b = torch.zeros(4 * H)
         b[H : 2 * H] = config.forget_bias  # rows H..2H are the forget gate
+        if config.chrono_T is not None:  # drawn after the weights, so the weights match the plain init's
+            u = 1.0 + (config.chrono_T - 2) * torch.rand(H, generator=generator, dtype=torch.float64)
+            b[H : 2 * H] = torch.log(u).float()  # time constants spread over 1..T-1 steps
+            b[:H] = -b[H : 2 * H]  # input gate: b_i = -b_f
         self.b = nn.Parameter(b)  # (4H,)
 
     @classmethod
@@ -380,18 +388,19 @@ def build_recurrent(
     forget_bias: float = 1.0,
     keep_bias: float = 0.0,
     fused: bool = False,
+    chrono_T: int | None = None,
 ) -> nn.Module:
     """One of the three recurrent encoders by name, (B, T, input_size) -> (B, T, hidden_size).
 
     "RNN": tanh Elman RNN with orthogonal W of scale ``rho``; "LSTM" with
     forget-gate bias ``forget_bias``; "GRU" with keep-gate bias ``keep_bias``. ``fused``: the same weights
-    in torch's fused module (for training, where no gate is read).
+    in torch's fused module (for training, where no gate is read). ``chrono_T``: the LSTM's chrono init.
     """
     check_choice("kind", kind, RECURRENT_KINDS)
     if kind == "RNN":
         cell = ElmanRNN(RNNConfig(input_size, hidden_size, "tanh", "orthogonal", rho), generator)
     elif kind == "LSTM":
-        cell = LSTM(LSTMConfig(input_size, hidden_size, forget_bias), generator)
+        cell = LSTM(LSTMConfig(input_size, hidden_size, forget_bias, chrono_T), generator)
     else:
         cell = GRU(GRUConfig(input_size, hidden_size, keep_bias), generator)
     return Fused(cell) if fused else cell
