@@ -377,3 +377,20 @@ def test_s6_solves_selective_copying_where_matched_s4d_cannot_but_s4d_copies_fix
     assert s6["delta_ratio"] > 1.2, s6  # the issue's claim: larger Δ on data than on noise
     assert s6["delta_top"] > 10.0, s6  # and some channels open up by orders of magnitude
     assert s6_seconds < 120, f"S6 took {s6_seconds:.0f} CPU-s for 1,000 steps"
+
+
+def test_page_trains_both_races_and_shows_the_delta_map():
+    """The page at its Lecture size: the race starts, trains a few sync ticks with S6 and S4D side by side, and
+    the fixed-position race starts too; no exception, no st.error."""
+    from tests.apptest_support import assert_clean, open_page
+
+    at = open_page("pages/7_Selective_state_spaces.py", query={"sel_steps": "100"})
+    at.run()
+    assert_clean(at, "selective page")
+    starts = [b for b in at.button if b.key and b.key.endswith("_start")]
+    assert len(starts) == 2, [b.key for b in starts]
+    starts[0].click().run()
+    at.run()
+    assert_clean(at, "selective race")
+    run = at.session_state[starts[0].key.removesuffix("_start")]
+    assert len(run.last) == 2 and min(e.step for e in run.last.values()) >= 1

@@ -381,20 +381,12 @@ def race(
             for k in kinds
         }
     check_int("T", T, 1, MAX_TRAIN_SEQ_LEN - 2 * COPY_LENGTH)
-    return {
-        k: (
-            lambda k=k: copy_memory_run(
-                copy_memory_model(k, hidden_size, seed, n_symbols=COPY_SYMBOLS, **bias),
-                T,
-                config,
-                seed,
-                device,
-                n_symbols=COPY_SYMBOLS,
-                length=COPY_LENGTH,
-            )
-        )
-        for k in kinds
-    }
+
+    def copy_run(k: str) -> Iterator[StepEvent]:
+        model = copy_memory_model(k, hidden_size, seed, n_symbols=COPY_SYMBOLS, **bias)
+        return copy_memory_run(model, T, config, seed, device, n_symbols=COPY_SYMBOLS, length=COPY_LENGTH)
+
+    return {k: partial(copy_run, k) for k in kinds}
 
 
 # --- the lecture demo: sizes, verdict ------------------------------------------------------------------------
@@ -419,13 +411,8 @@ def race_verdict(history: pd.DataFrame, finished: bool, *, task: str, T: int, so
     if not finished and not (done and rnn_now > baseline / 2):
         return None
     what = "the adding problem" if task == "adding" else "copy memory"
-    who = " and ".join(f"the {k} (step {s})" for k, s in done.items())
-    text = (
-        f"At T = {T}, {who} solved {what}"
-        if len(done) > 1
-        else f"At T = {T}, " + "".join(f"the {k} solved {what} at step {s}" for k, s in done.items())
-    )
-    text += f" (loss < {solved:.2g})" if done else f"no gated net solved {what} (loss < {solved:.2g})"
+    who = " and ".join(f"the {k} (step {s})" for k, s in done.items()) or "no gated net"
+    text = f"At T = {T}, {who} solved {what} (loss < {solved:.2g})"
     for k in gated:
         if k not in done:
             text += f"; the {k} had not by step {steps_run(history, k)} (loss {fmt(recent_loss(history, k))})"
