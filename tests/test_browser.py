@@ -117,8 +117,10 @@ LIVE_PAGES = (  # every page with a live run and a verdict; its Lecture size mus
     "pages/4_Attention.py",
     "pages/5_Long_context.py",
     "pages/6_State_space_models.py",
+    "pages/7_Selective_state_spaces.py",
     "pages/8_LayerNorm_placement.py",
-)
+    "pages/9_Real_data.py",
+)  # pages with two races: the first one
 VERDICT_MS = 30_000
 
 
@@ -131,9 +133,11 @@ def test_start_at_the_default_size_shows_a_verdict_within_30_s(server, page, scr
     main = page.get_by_test_id("stMain")
     expect(page.locator(bs.CHART_DRAWING).first).to_be_visible(timeout=bs.PAGE_LOAD_MS)
     bs.wait_until_idle(page)
-    main.get_by_role("button", name="Start").click()
+    main.get_by_role("button", name="Start").first.click()
     expect(main.get_by_text(re.compile(r"^Verdict:")).first).to_be_visible(timeout=VERDICT_MS)
-    main.get_by_role("button", name="Stop").click()
+    stop = main.get_by_role("button", name="Stop").first
+    if stop.is_enabled():  # a run whose verdict comes at its last step has already ended
+        stop.click()
     bs.wait_until_idle(page)
     bs.full_page_screenshot(page, bs.SCREENSHOTS / f"{Path(script).stem}-verdict.png")
     expect(page.get_by_test_id(bs.EXCEPTION)).to_have_count(0)
