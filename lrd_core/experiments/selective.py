@@ -17,7 +17,7 @@ import torch
 
 from lrd_core.devices import resolve_device
 from lrd_core.gradients import median_seconds
-from lrd_core.lecture import FULL, LECTURE, Demo
+from lrd_core.lecture import FULL, LECTURE, Demo, first_at_least, metric_series
 from lrd_core.models import s4d
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.s4d import S4DConfig, S4DModel
@@ -196,12 +196,6 @@ def race(
     return {name: (lambda kind=kind: race_run(kind, L, k, config, seed, device, **kw)) for kind, name in RACERS.items()}
 
 
-def _first_at(d: pd.DataFrame, threshold: float) -> tuple[int, float] | None:
-    """(step, accuracy) of the first evaluation of one series at or above ``threshold``, else None."""
-    hit = d[d["accuracy"] >= threshold]
-    return (int(hit["step"].iloc[0]), float(hit["accuracy"].iloc[0])) if len(hit) else None
-
-
 def race_verdict(
     history: pd.DataFrame, finished: bool, *, fixed_positions: bool = False, solved: float = SOLVED
 ) -> Verdict | None:
@@ -214,15 +208,19 @@ def race_verdict(
     solved = check_float("solved", solved, 0.0, 1.0, lo_open=True)
     if "accuracy" not in history:
         return None
-    ev = history.dropna(subset=["accuracy"]).sort_values("step")
-    s6, s4 = (ev[ev["series"] == name] for name in (S6_NAME, S4D_NAME))
+    s6, s4 = (metric_series(history, name, "accuracy") for name in (S6_NAME, S4D_NAME))
     if not len(s6) or not len(s4):
         return None
-    hit6, hit4 = _first_at(s6, solved), _first_at(s4, solved)
     last6, last4 = float(s6["accuracy"].iloc[-1]), float(s4["accuracy"].iloc[-1])
 
     def at(d: pd.DataFrame, step: int) -> float:  # accuracy of a series at its last evaluation up to step
         return float(d.loc[d["step"] <= step, "accuracy"].iloc[-1])
+
+    def hit(name: str, d: pd.DataFrame) -> tuple[int, float] | None:  # (step, accuracy) first at or above solved
+        step = first_at_least(history, name, "accuracy", solved)
+        return None if step is None else (step, at(d, step))
+
+    hit6, hit4 = hit(S6_NAME, s6), hit(S4D_NAME, s4)
 
     if fixed_positions:
         if hit4 is not None:
