@@ -7,9 +7,14 @@ the run was admitted, so X / Y is the browser's training rate as a fraction of t
 loop on that core (the worker's per-step overhead is one dict per step). Target: >= 0.8 on every page.
 
 ``python -m bench.bench_load hall``: the lecture-hall scenario: six visitors start runs on six pages at once,
-then a seventh opens the home page (seconds to its first chart), then everyone leaves; prints the server's
-peak RSS, each run's progress and status after ``--seconds``, and RSS 60 s after the last visitor left.
-Targets: peak RSS <= 1,000 MB, home first chart <= 5 s, RSS after leaving <= after the first visit + 300 MB.
+then a seventh opens the home page (seconds to its first chart), an eighth opens the heaviest deep link
+(``DEEP_LINK``: seconds to its first chart, MB the server grew meanwhile), then everyone leaves; prints the
+server's peak RSS, each run's progress or queue position after ``--seconds``, any exception box a visitor saw,
+and RSS 60 s after the last visitor left. Targets: peak RSS <= 1,000 MB, home and deep-link first chart
+<= 5 s, deep link <= 150 MB extra, no exception box, RSS after leaving <= after the first visit + 300 MB.
+
+The bench process (and so chromium, which it starts) is pinned to the cores the server is not on: a
+visitor's browser runs on the visitor's machine, not on the host, so it must not take the server's core.
 
 Needs ``chromium`` and ``playwright`` (see README). A few minutes per mode.
 """
@@ -17,6 +22,7 @@ Needs ``chromium`` and ``playwright`` (see README). A few minutes per mode.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import time
 
@@ -32,6 +38,8 @@ RUN_PAGES = (
     "pages/6_State_space_models.py",
     "pages/8_LayerNorm_placement.py",
 )
+DEEP_LINK = "/Vanishing_gradients?H=256&T=1000&act=relu&init=gaussian&xscale=5.0&seed=1"  # the issue's worst probe
+DEEP_TARGET_S, DEEP_TARGET_MB = 5.0, 150.0
 PROGRESS = re.compile(r"step (\d+) / (\d+) · ([\d.]+) s of training in ([\d.]+) s")
 DUTY_TARGET, RSS_TARGET_MB, HOME_TARGET_S, LEFT_TARGET_MB = 0.8, 1000.0, 5.0, 300.0
 
@@ -100,6 +108,24 @@ def hall(browser, base: str, seconds: float) -> None:
     home.goto(base + "/", timeout=bs.PAGE_LOAD_MS)
     home.locator(bs.CHART_DRAWING).first.wait_for(timeout=bs.PAGE_LOAD_MS)
     home_s = time.monotonic() - t0
+    before_deep = bs.rss_mb(pid)
+    peak = max(peak, before_deep)
+    deep = browser.new_context(viewport=bs.VIEWPORT).new_page()
+    t1 = time.monotonic()
+    deep.goto(base + DEEP_LINK, timeout=bs.PAGE_LOAD_MS)
+    deep_peak = before_deep
+    chart = deep.locator(bs.CHART_DRAWING).first
+    while True:  # sample RSS while the deep link's probe runs, until its first chart is drawn
+        deep_peak = max(deep_peak, bs.rss_mb(pid))
+        try:
+            chart.wait_for(timeout=250)
+            break
+        except Exception:  # playwright's TimeoutError: not drawn yet
+            if time.monotonic() - t1 > bs.PAGE_LOAD_MS / 1000:
+                raise
+    deep_s = time.monotonic() - t1
+    deep_mb = max(deep_peak, bs.rss_mb(pid)) - before_deep
+    peak = max(peak, deep_peak)
     while time.monotonic() - t0 < seconds:
         peak = max(peak, bs.rss_mb(pid))
         time.sleep(1.0)
@@ -111,13 +137,17 @@ def hall(browser, base: str, seconds: float) -> None:
         errors = page.get_by_test_id(bs.EXCEPTION).count()
         shown = f"step {bar[0]}/{bar[1]}, {bar[2]:.1f} s training in {bar[3]:.1f} s" if bar else "no progress bar"
         print(f"{script} | {shown}{' | queued' if queued else ''}{' | EXCEPTION' if errors else ''}")
-    for page in [*pages, home]:
+    boxes = sum(p.get_by_test_id(bs.EXCEPTION).count() for p in (*pages, home, deep))
+    for page in [*pages, home, deep]:
         page.context.close()
     time.sleep(60)
     left = bs.rss_mb(pid)
     print(f"RSS after the first visit {after_first:.0f} MB, peak {peak:.0f} MB, 60 s after leaving {left:.0f} MB")
     result("peak server RSS, MB", peak, f"<= {RSS_TARGET_MB:g}", peak <= RSS_TARGET_MB, "{:.0f}")
     result("home page first chart under load, s", home_s, f"<= {HOME_TARGET_S:g}", home_s <= HOME_TARGET_S, "{:.1f}")
+    result("deep link first chart under load, s", deep_s, f"<= {DEEP_TARGET_S:g}", deep_s <= DEEP_TARGET_S, "{:.1f}")
+    result("deep link extra server memory, MB", deep_mb, f"<= {DEEP_TARGET_MB:g}", deep_mb <= DEEP_TARGET_MB, "{:.0f}")
+    result("exception boxes seen by visitors", boxes, "== 0", boxes == 0, "{:d}")
     grown = left - after_first
     result(
         "RSS 60 s after leaving - after first visit, MB",
@@ -128,13 +158,23 @@ def hall(browser, base: str, seconds: float) -> None:
     )
 
 
+def _core_range(part: str) -> range:
+    """``"2"`` -> range(2, 3); ``"0-3"`` -> range(0, 4) (taskset's list syntax, one comma-separated part)."""
+    lo, _, hi = part.partition("-")
+    return range(int(lo), int(hi or lo) + 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("mode", choices=("single", "hall"))
     ap.add_argument("--seconds", type=float, default=30.0, help="how long each run is watched")
     ap.add_argument("--cpus", default="0", help="cores the server is pinned to (taskset -c)")
     args = ap.parse_args(argv)
-    header(f"bench_load {args.mode}: server on cores {args.cpus}")
+    server = {int(c) for part in args.cpus.split(",") for c in _core_range(part)}
+    others = os.sched_getaffinity(0) - server
+    if others:  # this process and the chromium it starts stay off the server's cores
+        os.sched_setaffinity(0, others)
+    header(f"bench_load {args.mode}: server on cores {args.cpus}, browser on {sorted(others) or 'the same'}")
     sync_api = bs.playwright_sync_api()
     with sync_api.sync_playwright() as pw, bs.streamlit_server(cpus=args.cpus) as base:
         browser = pw.chromium.launch(executable_path=bs.chromium_path(), headless=True, args=bs.CHROMIUM_ARGS)

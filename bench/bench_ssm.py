@@ -59,8 +59,8 @@ def cost_table() -> None:
     wide = df.pivot(index="L", columns="model", values="seconds") * 1e3
     theory = df.pivot(index="L", columns="model", values="theory") * 1e3
     print(
-        f"\nForward ms of one layer, H = {COST_WIDTH}, N = {N}, batch 1 (theory: leading-order count scaled "
-        "to the largest L)"
+        f"\nForward ms of one layer, H = {COST_WIDTH}, N = {N}, batch 1 (theory: multiply-adds with projections, "
+        "scaled to the largest L)"
     )
     cols = list(wide.columns)
     print(f"{'L':>6} | " + " | ".join(f"{c + ' ms':>16} | {'theory':>8}" for c in cols))

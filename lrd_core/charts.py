@@ -13,19 +13,88 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from lrd_core import palette
+
 FONT = {"labelFontSize": 14, "titleFontSize": 16}
+PRESENTER_FONT = {"labelFontSize": 20, "titleFontSize": 22}  # readable from the back row of a lecture hall
 HEIGHT = 440  # pixels, legend included (Streamlit fits the chart to its container)
-DASHES = ([8, 5], [2, 4], [14, 4, 2, 4])  # theory curves, in the order they are named
+DASHES = palette.THEORY_DASHES  # theory curves, in the order they are named (the first: palette.THEORY_DASH)
 
 
-def style(chart: alt.Chart, height: int = HEIGHT) -> alt.Chart:
-    """Large fonts and a fixed height; width follows the container."""
+def style(chart: alt.Chart, height: int = HEIGHT, *, presenter: bool = False) -> alt.Chart:
+    """Large fonts and a fixed height; width follows the container.
+
+    ``presenter`` (a projector): every font size in the config is at least 20 px (axis and legend labels and
+    text marks that set no size of their own 20, axis and legend titles 22, the chart title 26), with bigger
+    legend symbols and axis titles kept clear of the labels.
+    """
+    font = PRESENTER_FONT if presenter else FONT
+    big = {"titlePadding": 12, "labelPadding": 6} if presenter else {}
     return (
         chart.properties(height=height, width="container")
-        .configure_axis(**FONT)
-        .configure_legend(**FONT, symbolSize=200, labelLimit=400)
-        .configure_title(fontSize=18)
+        .configure_axis(**font, **big)
+        .configure_legend(
+            **font, symbolSize=320 if presenter else 200, labelLimit=400, rowPadding=8 if presenter else 2
+        )
+        .configure_title(fontSize=26 if presenter else 18, subtitleFontSize=20 if presenter else 14)
+        .configure_header(**font)
+        .configure_text(fontSize=20 if presenter else 14)  # labels drawn as text marks, e.g. rule()
     )
+
+
+def _superscript(expr: str) -> str:
+    """A Vega expression that writes the integer ``expr`` in superscript digits: -12 -> "⁻¹²"."""
+    out = f"format({expr}, 'd')"
+    for plain, sup in zip("−-0123456789", "⁻⁻⁰¹²³⁴⁵⁶⁷⁸⁹", strict=True):  # d3 writes minus as U+2212
+        out = f"replace({out}, regexp('{plain}', 'g'), '{sup}')"
+    return out
+
+
+_EXP = "floor(log(datum.value) / LN10 + 1e-9)"  # the decade of a tick: 0.02 -> -2
+_MANTISSA = f"datum.value / pow(10, {_EXP})"  # 0.02 -> 2
+# Log-axis tick labels: a power of ten as 10^k ("10⁻⁵"); any other tick plainly ("0.2", "50") between 1e-3 and
+# 1e5, else as m·10^k ("2·10⁻⁵"). Never Vega's "2e+0".
+LOG_LABEL = (
+    f"abs({_MANTISSA} - 1) < 1e-6 ? '10' + {_superscript(_EXP)} : "
+    f"(datum.value >= 1e-3 && datum.value < 1e5) ? format(datum.value, '~g') : "
+    f"format({_MANTISSA}, '~g') + '·10' + {_superscript(_EXP)}"
+)
+MAX_LOG_TICKS = 8  # decades labelled on a log axis at most (every 2nd, 3rd, ... decade beyond that)
+
+
+def log_ticks(lo: float, hi: float, most: int = MAX_LOG_TICKS) -> list[float]:
+    """Tick values for a log axis over [lo, hi]: the powers of ten (every 2nd, 3rd, ... one past ``most``
+    decades), with 2 and 5 times them over at most 4 decades and 1..9 times them within one decade.
+    Chosen here rather than by Vega, whose overlap removal can drop a decade's label and keep "3·10⁻⁴"."""
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+        return []
+    k0, k1 = math.floor(math.log10(lo) + 1e-9), math.ceil(math.log10(hi) - 1e-9)
+    span = max(k1 - k0, 1)
+    mantissas = (1,) if span > 4 else (1, 2, 5) if span > 1 else tuple(range(1, 10))
+    step = math.ceil(span / most)
+    ticks = [float(f"{m}e{k}") for k in range(k0, k1 + 1) for m in mantissas if k % step == 0 or m > 1]
+    return [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+
+
+def log_axis(lo: float | None = None, hi: float | None = None, *, nice: bool = True, **kwargs) -> alt.Axis:
+    """An axis for a log scale labelled 10^k (see ``LOG_LABEL``); ``kwargs`` go to ``alt.Axis``. With the data's
+    range ``lo``..``hi`` the ticks are :func:`log_ticks` over it (``nice``: widened to whole decades, as Vega
+    widens a log scale's domain)."""
+    if lo is not None and hi is not None and lo > 0 and hi >= lo:
+        if nice:
+            lo, hi = 10.0 ** math.floor(math.log10(lo) + 1e-9), 10.0 ** math.ceil(math.log10(hi) - 1e-9)
+        kwargs.setdefault("values", log_ticks(lo, hi))
+    return alt.Axis(labelExpr=LOG_LABEL, **kwargs)
+
+
+def _span(values, floor: float | None = None) -> tuple[float | None, float | None]:
+    """(smallest, largest) positive finite value, the smallest replaced by ``floor`` if given; (None, None)
+    when there is none (then Vega picks the ticks)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return None, None
+    return (float(v.min()) if floor is None else float(floor)), float(v.max())
 
 
 def log_floor(values) -> float:
@@ -49,8 +118,8 @@ def rule(value: float, label: str, *, color: str = "gray", vertical: bool = Fals
         if vertical
         else {"align": "right", "baseline": "bottom", "dx": -6, "dy": -3}
     )
-    halo = alt.Chart(data).mark_text(fontSize=14, color=color, stroke="white", strokeWidth=4, **place)
-    text = alt.Chart(data).mark_text(fontSize=14, color=color, **place)
+    halo = alt.Chart(data).mark_text(color=color, stroke="white", strokeWidth=4, **place)  # size: style()
+    text = alt.Chart(data).mark_text(color=color, **place)
     return alt.layer(line, *(t.encode(pos, text="label:N", **edge) for t in (halo, text)))
 
 
@@ -74,8 +143,9 @@ def log_line_chart(
     dash pattern, drawn over the solid measured lines, and one legend names
     them all. With ``color_by`` (a column such as the model), colour follows
     that column instead, so a model's measured and theory lines share a colour,
-    and a second legend tells measured (solid) from theory (dashed). Rows with y == 0 are
-    drawn as red triangles at the floor and called "exactly 0 (underflow)";
+    and a second legend tells measured (solid) from theory (dashed). Colours come from
+    :mod:`lrd_core.palette` (one colour per model on every chart). Rows with y == 0 are
+    drawn as triangles in their series' colour at the floor, called "exactly 0 (underflow)";
     non-finite rows (overflow, NaN) are left out: callers report them.
     ``y_min`` cuts the y axis off there (lines run out of the bottom), for
     curves that fall for hundreds of decades. A log x axis spans the data only.
@@ -93,26 +163,28 @@ def log_line_chart(
     x_axis = alt.Axis(tickMinStep=1, format="d") if whole and not log_x else alt.Undefined  # no 1.5 layers
     if log_x and len(data):  # not rounded out to whole decades: 64..2048 stays 64..2048
         x_scale = alt.Scale(type="log", nice=False, domain=[float(data[x].min()), float(data[x].max())])
-        x_axis = alt.Axis(format="~s", labelOverlap="greedy")
+        x_axis = log_axis(float(data[x].min()), float(data[x].max()), nice=False, labelOverlap="greedy")
     else:
         x_scale = alt.Scale(type="log") if log_x else alt.Undefined
     x_enc = alt.X(f"{x}:Q", title=x_title, scale=x_scale, axis=x_axis)
     names = list(dict.fromkeys(data[series]))  # first-seen order
     names = [n for n in names if n not in dashed] + [n for n in names if n in dashed]
-    dash = [DASHES[dashed.index(n) % len(DASHES)] if n in dashed else [1, 0] for n in names]
+    dash = [DASHES[dashed.index(n) % len(DASHES)] if n in dashed else palette.MEASURED_DASH for n in names]
     width = [2.5 if n in dashed else 4 for n in names]
     legend = alt.Legend(
         orient="bottom", columns=2, symbolStrokeWidth=3, symbolType="stroke", columnPadding=30, labelLimit=0
     )  # 0: long theory labels in full, not cut with "…"
+    groups = list(dict.fromkeys(data[color_by])) if color_by else names  # what the colour encodes
+    color_scale = palette.scale(groups, theory=() if color_by else dashed)  # one colour per model everywhere
     if color_by:  # colour by group, dash by measured/theory
         positive = positive.assign(kind=np.where(positive[series].isin(dashed), "theory (dashed)", "measured"))
-        kinds = ["measured", "theory (dashed)"]
+        kinds = list(palette.KINDS)
         style_enc = {
-            "color": alt.Color(f"{color_by}:N", title=None, sort=list(dict.fromkeys(data[color_by])), legend=legend),
+            "color": alt.Color(f"{color_by}:N", title=None, sort=groups, scale=color_scale, legend=legend),
             "strokeDash": alt.StrokeDash(
                 "kind:N",
                 title=None,
-                scale=alt.Scale(domain=kinds, range=[[1, 0], DASHES[0]]),
+                scale=alt.Scale(domain=kinds, range=[palette.MEASURED_DASH, palette.THEORY_DASH]),
                 legend=alt.Legend(orient="top", symbolStrokeWidth=3, symbolType="stroke"),
             ),
             "strokeWidth": alt.StrokeWidth("kind:N", scale=alt.Scale(domain=kinds, range=[4, 2.5]), legend=None),
@@ -120,7 +192,7 @@ def log_line_chart(
         }
     else:  # colour, dash and width share one field and one domain: one legend shows all three
         style_enc = {
-            "color": alt.Color(f"{series}:N", title=None, scale=alt.Scale(domain=names), legend=legend),
+            "color": alt.Color(f"{series}:N", title=None, scale=color_scale, legend=legend),
             "strokeDash": alt.StrokeDash(
                 f"{series}:N", title=None, scale=alt.Scale(domain=names, range=dash), legend=legend
             ),
@@ -133,17 +205,20 @@ def log_line_chart(
         .mark_line(clip=True)
         .encode(
             x=x_enc,
-            y=alt.Y(f"{y}:Q", title=y_title, scale=y_scale, axis=alt.Axis(format="~e")),
+            y=alt.Y(
+                f"{y}:Q", title=y_title, scale=y_scale, axis=log_axis(*_span(positive[y], floor if pinned else None))
+            ),
             tooltip=[series, x, alt.Tooltip(y, format=".3e")],
             **style_enc,
         )
     )
     marked = (
         alt.Chart(zeros)
-        .mark_point(shape="triangle-down", size=90, filled=True, color="#d62728")
+        .mark_point(shape="triangle-down", size=110, filled=True, stroke="white", strokeWidth=1)
         .encode(
             x=x_enc,
             y=alt.Y("floor:Q", scale=y_scale),
+            color=alt.Color(f"{color_by or series}:N", scale=color_scale, legend=None),  # its model's colour
             shape=alt.Shape(
                 "note:N",
                 title=None,
@@ -170,8 +245,15 @@ def loss_chart(
         .mark_line(strokeWidth=2.5)
         .encode(
             x=alt.X("step:Q", title="training step", axis=alt.Axis(format="d", tickMinStep=1)),
-            y=alt.Y("loss:Q", title=y_title, scale=alt.Scale(type="log"), axis=alt.Axis(format="~g")),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            y=alt.Y(
+                "loss:Q",
+                title=y_title,
+                scale=alt.Scale(type="log"),
+                axis=log_axis(*_span([*data["loss"], baseline or 0, solved or 0])),
+            ),
+            color=alt.Color(
+                "series:N", title=None, scale=palette.scale(history["series"]), legend=alt.Legend(orient="bottom")
+            ),
             tooltip=["series", "step", alt.Tooltip("loss", format=".4f")],
         )
     )
@@ -229,7 +311,12 @@ def accuracy_chart(
         .encode(
             x=alt.X("step:Q", title="training step", axis=alt.Axis(format="d", tickMinStep=1)),
             y=alt.Y("accuracy:Q", title=y_title, scale=alt.Scale(domain=[y_min, 1.0], clamp=True)),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=3)),
+            color=alt.Color(
+                "series:N",
+                title=None,
+                scale=palette.scale(history.get("series", [])),
+                legend=alt.Legend(orient="bottom", columns=3),
+            ),
             tooltip=["series:N", "step:Q", alt.Tooltip("accuracy:Q", format=".3f")],
         )
     )
@@ -251,4 +338,4 @@ TOKEN_ROW_PX = 26  # height of one row of token boxes
 
 # --- LayerNorm page ---
 
-PLACEMENT_COLORS = {"Post-LN": "#0068c9", "Pre-LN": "#ff2b2b"}  # the same colour for a placement in every panel
+PLACEMENT_COLORS = {p: palette.color(p) for p in ("Post-LN", "Pre-LN")}  # one colour per placement in every panel

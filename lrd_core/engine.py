@@ -18,6 +18,7 @@ advances a run by a fixed number of steps on the caller's thread, so the same ca
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
@@ -27,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from lrd_core.heap import trim_heap
 from lrd_core.limits import MAX_QUEUED_RUNS, MAX_RUN_CPU_SECONDS
 from lrd_core.train import StepEvent, event_row
 from lrd_core.validate import check_float, check_int
@@ -324,6 +326,8 @@ class RunEngine:
                 if run.status not in ACTIVE:
                     break
                 self.reap()
+            gc.collect()  # the run's models and optimisers (closed generators may sit in reference cycles)
+            trim_heap()
             with self._lock:
                 self._running.discard(run.run_id)
                 self._seconds_per_run = 0.8 * self._seconds_per_run + 0.2 * (time.monotonic() - started)

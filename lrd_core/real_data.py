@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lrd_core import palette
 from lrd_core.charts import log_floor
 from lrd_core.validate import check_int
 
@@ -169,8 +170,7 @@ def baseline_table(task: ForecastTask | None = None) -> pd.DataFrame:
 
 # --- charts for the "Real data" page (Altair, from the tidy frames above) ---
 
-MODEL_COLORS = ("#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1")  # Streamlit's category order
-ACTUAL_COLOR = "black"
+ACTUAL_COLOR = palette.color("actual")  # model colours: lrd_core.palette, the same on every chart
 
 
 def series_chart(frame: pd.DataFrame) -> alt.Chart:
@@ -186,7 +186,9 @@ def series_chart(frame: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("timestamp:T", title=None),
             y=alt.Y("demand_mw:Q", title="demand (MW)", scale=alt.Scale(zero=False)),
-            color=alt.Color("split:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "split:N", title=None, scale=palette.scale(data["split"]), legend=alt.Legend(orient="bottom")
+            ),
             tooltip=[alt.Tooltip("timestamp:T", format="%a %d %b %H:%M"), alt.Tooltip("demand_mw:Q", format=",.0f")],
         )
     )
@@ -200,7 +202,13 @@ def profile_chart(profile: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("hour:Q", title="hour of the day", scale=alt.Scale(domain=[0, 24], nice=False)),
             y=alt.Y("demand_mw:Q", title="mean demand (MW)", scale=alt.Scale(zero=False)),
-            color=alt.Color("weekday:N", title=None, sort=list(WEEKDAYS), legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "weekday:N",
+                title=None,
+                sort=list(WEEKDAYS),
+                scale=palette.scale(WEEKDAYS),
+                legend=alt.Legend(orient="bottom"),
+            ),
             tooltip=["weekday:N", "hour:Q", alt.Tooltip("demand_mw:Q", format=",.0f")],
         )
     )
@@ -221,14 +229,13 @@ def reach_chart(frame: pd.DataFrame, origin: int, reaches: dict[str, int]) -> al
         + [{"model": "forecast day", "start": stamp.iloc[origin + 1], "end": stamp.iloc[origin + HORIZON], "row": -1}]
     )
     names = [*reaches, "forecast day"]
-    colors = [*MODEL_COLORS[: len(reaches)], "#999999"]
     rects = (
         alt.Chart(bands)
         .mark_rect(opacity=0.3)
         .encode(
             x="start:T",
             x2="end:T",
-            color=alt.Color("model:N", title=None, scale=alt.Scale(domain=names, range=colors)),
+            color=alt.Color("model:N", title=None, scale=palette.scale(names)),
         )
     )
     line = (
@@ -265,7 +272,7 @@ def weekday_error_chart(errors: pd.DataFrame) -> alt.Chart:
             color=alt.Color(
                 "model:N",
                 title=None,
-                scale=alt.Scale(domain=models, range=list(MODEL_COLORS[: len(models)])),
+                scale=palette.scale(models),
                 legend=alt.Legend(orient="bottom", columns=3),
             ),
             tooltip=["model:N", "day:N", alt.Tooltip("mse:Q", format=".4f")],
@@ -287,7 +294,7 @@ def forecast_chart(lines: pd.DataFrame) -> alt.Chart:
             color=alt.Color(
                 "series:N",
                 title=None,
-                scale=alt.Scale(domain=["actual", *names], range=[ACTUAL_COLOR, *MODEL_COLORS[: len(names)]]),
+                scale=palette.scale(["actual", *names]),
                 legend=alt.Legend(orient="top", columns=2, labelLimit=0),
             ),
             tooltip=["series:N", "hour:Q", alt.Tooltip("demand_mw:Q", format=",.0f")],

@@ -118,3 +118,21 @@ def copy_memory_run(
         return F.cross_entropy(logits.transpose(1, 2), y)  # logits (B, classes, T'), y (B, T')
 
     return train(model, batch, loss, config)
+
+
+def probed(events: Iterator[StepEvent], probe: Callable[[], object], sink: dict, name: str) -> Iterator[StepEvent]:
+    """Yield ``events``; after each evaluated step (``metrics`` non-empty) store ``probe()`` in ``sink[name]``.
+
+    The probe runs on the thread that trains, between two optimiser steps, so a page draws a finished
+    result (e.g. an attention map as a DataFrame) and never touches a model while another thread updates it;
+    it also runs once per evaluation instead of once per redraw. Closing this generator closes ``events``.
+    """
+    try:
+        for event in events:
+            if event.metrics:
+                sink[name] = probe()
+            yield event
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()

@@ -165,29 +165,110 @@ def forget_bias_time_constant(bias: float) -> float:
 
 
 COST_MODELS = ("LSTM", "S4D (FFT)", "attention")
+COST_AXES = ("L", "H")
+DOMINANT_SHARE = 0.75
+"""A slope is fitted only where the asymptotically leading terms make at least this share of the count."""
+
+ASYMPTOTIC_EXPONENT = {  # (model, axis) -> exponent of the leading term(s) as L or H grows alone
+    ("LSTM", "L"): 1.0,
+    ("LSTM", "H"): 2.0,
+    ("S4D (FFT)", "L"): 1.0,  # times log L from the FFT
+    ("S4D (FFT)", "H"): 2.0,
+    ("attention", "L"): 2.0,
+    ("attention", "H"): 2.0,
+}
+LEADING_TERMS = {  # (model, axis) -> the terms that grow fastest along that axis (None: every term)
+    ("LSTM", "L"): None,
+    ("LSTM", "H"): None,
+    ("S4D (FFT)", "L"): None,  # all terms grow like L (the FFT like L log L)
+    ("S4D (FFT)", "H"): ("output projection",),
+    ("attention", "L"): ("scores and A·V",),
+    ("attention", "H"): ("projections",),
+}
 
 
-def sequence_cost(model: str, L, H: int, N: int = 64):
-    """Leading-order multiply-adds of one forward pass over L steps (constants dropped; shapes only).
-
-    LSTM: L·H² (a H x 4H matrix product per step, one step after another);
-    S4D by FFT: H·(L·N + L·log2(2L)) (the kernel from N modes, then an FFT convolution per channel);
-    self-attention: L²·H (every pair of positions, softmax(QKᵀ)V).
-    """
+def _cost_args(model: str, L, H: int, N: int, batch: int, width: str = "H"):
     if model not in COST_MODELS:
         raise ValueError(f"model must be one of {list(COST_MODELS)}, got {model!r}")
-    H = check_int("H", H, 1, 10**6)
+    H = check_int(width, H, 1, 10**6)
     N = check_int("N", N, 1, 10**6)
+    batch = check_int("batch", batch, 1, 10**6)
     L_arr = as_float_array("L", L)
-    if L_arr.size and L_arr.min() < 1:
+    if L_arr.size and (not np.all(np.isfinite(L_arr)) or L_arr.min() < 1):
         raise ValueError(f"L must be >= 1, got {L!r}")
+    return L_arr, H, N, batch
+
+
+def sequence_cost_terms(model: str, L, H: int, N: int = 64, batch: int = 1) -> dict:
+    """Multiply-adds of one forward pass of one layer over ``batch`` sequences of L steps, width H, term by term.
+
+    LSTM (input size H): input projection W_ih·x_t, 4H x H per step (4·B·L·H²), and the recurrence
+    W_hh·h_(t−1), the same again, one step after another. S4D (the ``S4D`` layer, N complex modes): the
+    kernel from its modes (one real matmul over 2N per lag and channel: 2·N·H·L), the FFT convolution (rfft
+    of each input row and of K, one irfft, each of length 2L: counted as 2L·log2(2L) per transform, so
+    (2B + 1)·H·2L·log2(2L)) and the output projection (the GLU mix H -> 2H at every step: 2·B·L·H²).
+    Attention (one head of width H with an output map): projections Q, K, V and output (4·B·L·H²) and the
+    scores Q·Kᵀ with A·V (2·B·L²·H). Element-wise work (gates, softmax, GELU) is left out. Returns
+    {term: float or array of L's shape}.
+    """
+    L_arr, H, N, B = _cost_args(model, L, H, N, batch)
     if model == "LSTM":
-        out = L_arr * H**2
+        terms = {"input projection": 4 * B * L_arr * H**2, "recurrence": 4 * B * L_arr * H**2}
     elif model == "S4D (FFT)":
-        out = H * (L_arr * N + L_arr * np.log2(2 * L_arr))
+        terms = {
+            "kernel": 2 * N * H * L_arr,
+            "FFT convolution": (2 * B + 1) * H * 2 * L_arr * np.log2(2 * L_arr),
+            "output projection": 2 * B * L_arr * H**2,
+        }
     else:
-        out = L_arr**2 * H
-    return float(out) if np.ndim(L) == 0 else out
+        terms = {"projections": 4 * B * L_arr * H**2, "scores and A·V": 2 * B * L_arr**2 * H}
+    return {k: float(v) if np.ndim(L) == 0 else v for k, v in terms.items()}
+
+
+def sequence_cost(model: str, L, H: int, N: int = 64, batch: int = 1):
+    """Total multiply-adds of :func:`sequence_cost_terms` (projections included). Float or array of L's shape."""
+    return sum(sequence_cost_terms(model, L, H, N, batch).values())
+
+
+def dominant_mask(terms: dict, leading=None, share: float = DOMINANT_SHARE):
+    """Boolean array: where the ``leading`` terms (names; None: all) make at least ``share`` of the sum of
+    ``terms`` ({name: array}), i.e. the sizes over which a slope measures the asymptotic exponent."""
+    share = check_float("share", share, 0.0, 1.0)
+    leading = tuple(terms) if leading is None else tuple(leading)
+    missing = [k for k in leading if k not in terms]
+    if missing:
+        raise ValueError(f"leading must name terms of {list(terms)}, got {missing}")
+    total = sum(np.asarray(v, dtype=float) for v in terms.values())
+    return sum(np.asarray(terms[k], dtype=float) for k in leading) >= share * total
+
+
+def attention_flops(L, D: int) -> dict:
+    """Multiply-adds of one head of :func:`lrd_core.models.transformer.self_attention` (no output map), x (1, L, D):
+    {"projections": 3·L·D² (Q, K, V), "scores and A·V": 2·L²·D}. Memory-efficient kernels do the same work."""
+    L_arr, D, _, _ = _cost_args("attention", L, D, 1, 1, "D")
+    out = {"projections": 3 * L_arr * D**2, "scores and A·V": 2 * L_arr**2 * D}
+    return {k: float(v) if np.ndim(L) == 0 else v for k, v in out.items()}
+
+
+ATTENTION_METHODS = ("naive", "sdpa")
+
+
+def attention_saved_floats(L, D: int, method: str = "naive") -> dict:
+    """Floats autograd keeps for the backward pass of one head, x (1, L, D) with W_q, W_k, W_v (D, D) fixed.
+
+    Both keep the three weights (3·D², to carry the gradient back to x) and Q, K, V (3·L·D). "naive" keeps
+    A = softmax(QKᵀ/√D) (L², read by the softmax's backward and by A·V's): O(L²). "sdpa", a memory-efficient
+    kernel (FlashAttention, Dao et al. 2022; PyTorch's CPU flash kernel), never stores A: it keeps the
+    output (L·D) and one log-sum-exp per row (L) and recomputes A block by block going backward: O(L).
+    """
+    if method not in ATTENTION_METHODS:
+        raise ValueError(f"method must be one of {list(ATTENTION_METHODS)}, got {method!r}")
+    L_arr, D, _, _ = _cost_args("attention", L, D, 1, 1, "D")
+    if method == "naive":
+        out = {"weights": np.full_like(L_arr, 3.0 * D**2), "Q, K, V": 3 * L_arr * D, "A (L x L)": L_arr**2}
+    else:
+        out = {"weights": np.full_like(L_arr, 3.0 * D**2), "Q, K, V and output": 4 * L_arr * D, "log-sum-exp": L_arr}
+    return {k: float(v) if np.ndim(L) == 0 else v for k, v in out.items()}
 
 
 # --- LayerNorm placement (the "LayerNorm placement" page) ---

@@ -10,6 +10,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from lrd_core import palette
 from lrd_core.charts import CHANCE, PLACEMENT_COLORS, log_line_chart, loss_chart, rule
 
 
@@ -32,7 +33,7 @@ def dilation_tree_chart(reach: pd.DataFrame, receptive_field: int) -> alt.LayerC
     )
     marks = (
         alt.Chart(data)
-        .mark_bar(height=14, color="#1f77b4")
+        .mark_bar(height=14, color=palette.color("TCN"))
         .encode(
             x=alt.X(
                 "position:Q",
@@ -66,7 +67,7 @@ def accuracy_vs_lag_chart(df: pd.DataFrame, receptive_field: int) -> alt.LayerCh
             color=alt.Color(
                 "inside:N",
                 title=None,
-                scale=alt.Scale(domain=[True, False], range=["#1f77b4", "#d62728"]),
+                scale=alt.Scale(domain=[True, False], range=[palette.color("TCN"), palette.OKABE_ITO["vermillion"]]),
                 legend=alt.Legend(orient="bottom", labelExpr="datum.value ? 'lag < R' : 'lag ≥ R'"),
             ),
             tooltip=["series:N", "lag:Q", "step:Q", alt.Tooltip("accuracy:Q", format=".3f")],
@@ -112,7 +113,9 @@ def chars_per_token_chart(df: pd.DataFrame) -> alt.LayerChart:
                 axis=alt.Axis(values=sizes, format=",d"),
             ),
             y=alt.Y("chars_per_token:Q", title="characters per token c (held-out text)", scale=alt.Scale(domainMin=0)),
-            color=alt.Color("corpus:N", title=None, legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "corpus:N", title=None, scale=palette.scale(df["corpus"]), legend=alt.Legend(orient="bottom")
+            ),
             tooltip=[
                 "corpus:N",
                 alt.Tooltip("vocab_size:Q", format=",d"),
@@ -183,9 +186,13 @@ def segment_attention_chart(df: pd.DataFrame) -> alt.LayerChart:
 
 def overview_chart(df: pd.DataFrame, measured: pd.DataFrame | None = None, y_min: float = 1e-20) -> alt.LayerChart:
     """Signal against dependency length for every architecture (``lrd_core.overview.overview_frame``),
-    log-log, cut at ``y_min``; the attention line (constant 1) is dashed so the TCN's line shows under it.
+    log-log, cut at ``y_min``, each in its palette colour (:mod:`lrd_core.palette`, strict: every curve
+    must be a model). Near L = 1 several curves sit at 1 (attention everywhere, S4D for L << τ, the TCN
+    within a factor of about 2): the attention line is dashed, and attention and the TCN get marks in
+    their colours drawn on top of every line (:func:`_on_top_marks`), so none hides under another.
     ``measured`` (columns architecture, L, signal) is drawn as black points over the curves."""
     attention = tuple(a for a in df["architecture"].unique() if a.startswith("attention"))
+    palette.colors(df["architecture"], strict=True)  # ValueError for a curve that is not a known model
     lines = log_line_chart(
         df,
         "L",
@@ -197,6 +204,7 @@ def overview_chart(df: pd.DataFrame, measured: pd.DataFrame | None = None, y_min
         y_min=y_min,
         dashed=attention,
     )
+    lines = alt.layer(*lines.layer, *_on_top_marks(df))
     if measured is None or measured.empty:
         return lines
     points = (
@@ -212,13 +220,44 @@ def overview_chart(df: pd.DataFrame, measured: pd.DataFrame | None = None, y_min
     return alt.layer(lines, points).resolve_scale(shape="independent")  # points and underflow: own legends
 
 
+ON_TOP = (("attention", "diamond", 0), ("dilated TCN", "square", 6))  # (curve, shape, phase): marked on top
+
+
+def _on_top_marks(df: pd.DataFrame, every: int = 12) -> list[alt.Chart]:
+    """Marks in the curve's colour on every ``every``-th point of the curves that sit near 1 together
+    (attention: diamonds; the TCN inside its field: squares, offset by half a period so the two do not
+    overlap), drawn after every line so none hides under S4D, and a label naming them at the top right."""
+    layers, named = [], []
+    for curve, shape, phase in ON_TOP:
+        rows = df[df["architecture"].str.startswith(curve) & (df["signal"] > 0)].dropna(subset=["signal"])
+        if len(rows):
+            named.append(f"{curve.split()[-1]} ({shape}s)")
+            layers.append(
+                alt.Chart(rows.iloc[phase::every])
+                .mark_point(shape=shape, size=110, filled=True, opacity=1, stroke="white", strokeWidth=1)
+                .encode(
+                    x="L:Q",
+                    y="signal:Q",
+                    color=alt.value(palette.color(curve)),
+                    tooltip=["architecture:N", "L:Q", alt.Tooltip("signal:Q", format=".3g")],
+                )
+            )
+    if not layers:
+        return []
+    top = df.loc[[df["L"].idxmax()]].assign(signal=1.0, note="near 1, drawn on top: " + ", ".join(named))
+    place = {"align": "right", "baseline": "bottom", "dx": -4, "dy": -10, "fontSize": 14}
+    halo = alt.Chart(top).mark_text(color="white", stroke="white", strokeWidth=4, **place)
+    text = alt.Chart(top).mark_text(color="black", **place)
+    return [*layers, *(t.encode(x="L:Q", y="signal:Q", text="note:N") for t in (halo, text))]
+
+
 def placement_loss_chart(
     history: pd.DataFrame, *, baseline: float | None, solved: float | None, y_title: str = "loss"
 ) -> alt.LayerChart:
     """:func:`loss_chart` with one fixed colour per placement (series "Post-LN", "Pre-LN"), so that
     side-by-side panels agree and the two placements stay apart on a projector."""
     chart = loss_chart(history, baseline=baseline, solved=solved, y_title=y_title)
-    scale = alt.Scale(domain=list(PLACEMENT_COLORS), range=list(PLACEMENT_COLORS.values()))
+    scale = palette.scale(PLACEMENT_COLORS, strict=True)  # both placements, so the panels agree
     chart.layer[0] = chart.layer[0].encode(
         color=alt.Color("series:N", title=None, scale=scale, legend=alt.Legend(orient="bottom"))
     )

@@ -50,6 +50,7 @@ class StepEvent:
     status: str = "running"  # "running", "done", "diverged" or "budget"
     message: str = ""  # human-readable reason when status is not "running"
     metrics: dict[str, float] = field(default_factory=dict)  # evaluation results, on evaluated steps only
+    clipped_grad_norm: float = math.nan  # global gradient norm after clipping, measured (NaN: run not clipped)
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,10 @@ def train(
             seconds += time.perf_counter() - resumed
             yield StepEvent(step, loss_v, norm_v, seconds, "diverged", msg)
             return
+        clipped_v = math.nan
         if config.clip is not None:
             torch.nn.utils.clip_grads_with_norm_(params, config.clip, grad_norm)
+            clipped_v = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]).item()
         opt.step()
         if scheduler is not None:
             scheduler.step()
@@ -145,13 +148,13 @@ def train(
                 metrics = {k: float(v) for k, v in evaluate(model).items()}
         seconds += time.perf_counter() - resumed
         if last:
-            yield StepEvent(step, loss_v, norm_v, seconds, "done", f"finished {step} steps", metrics)
+            yield StepEvent(step, loss_v, norm_v, seconds, "done", f"finished {step} steps", metrics, clipped_v)
             return
         if over_budget:
             msg = f"stopped at budget: {config.max_seconds:g} s of compute reached at step {step}"
-            yield StepEvent(step, loss_v, norm_v, seconds, "budget", msg, metrics)
+            yield StepEvent(step, loss_v, norm_v, seconds, "budget", msg, metrics, clipped_v)
             return
-        yield StepEvent(step, loss_v, norm_v, seconds, metrics=metrics)
+        yield StepEvent(step, loss_v, norm_v, seconds, metrics=metrics, clipped_grad_norm=clipped_v)
 
 
 def event_row(event: StepEvent) -> dict:

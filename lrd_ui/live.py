@@ -80,7 +80,10 @@ class LiveRun:
         """Tidy history, one row per (series, step): series, step, loss, grad_norm, seconds, status,
         message, and a column per metric the run evaluates (NaN on steps without evaluation)."""
         rows = self.snapshot.rows if self.snapshot else ()
-        return pd.DataFrame(list(rows), columns=None if rows else HISTORY_COLUMNS)
+        if rows:
+            return pd.DataFrame(list(rows))
+        # no rows yet (queued, or replaced before its first step): typed columns, so charts can filter numbers
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "series" else float) for c in HISTORY_COLUMNS})
 
     def refresh(self, engine: RunEngine, sync_steps: int) -> None:
         """Read the engine's latest snapshot (advancing ``sync_steps`` first in sync mode)."""

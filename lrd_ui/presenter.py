@@ -12,15 +12,43 @@ PRESENTER_KEY = "global_presenter"  # bool: presenter mode on
 SEEN_KEY = "_sections_seen"  # sections drawn so far in this run of the page
 CHART_COUNT_KEY = "_charts_drawn"  # charts drawn so far on the page (fragment reruns keep counting)
 CHART_SCALE = 1.35  # chart height factor in presenter mode
+CONTROLS_KEY = "global_presenter_controls"  # bool: the page's controls shown while presenting
 CSS = """
 <style>
   .stMain p, .stMain li, .stMain [data-testid="stMarkdownContainer"] { font-size: 1.35rem; line-height: 1.5; }
   .stMain h1 { font-size: 3.2rem; }
   .stMain h3 { font-size: 2.1rem; }
-  .stMain [data-testid="stMetricValue"] { font-size: 2.8rem; }
-  .stMain [data-testid="stCaptionContainer"] { font-size: 1.1rem; }
+  .stMain [data-testid="stMetricLabel"], .stMain [data-testid="stMetricLabel"] p { font-size: 1.3rem; }
+  .stMain [data-testid="stMetricValue"], .stMain [data-testid="stMetricValue"] p { font-size: 3rem; }
+  .stMain [data-testid="stCaptionContainer"], .stMain [data-testid="stCaptionContainer"] p { font-size: 1.15rem; }
+  .stMain [data-testid="stTable"] td, .stMain [data-testid="stTable"] th { font-size: 1.3rem; }
+  .stMain [data-testid="stWidgetLabel"] p { font-size: 1.2rem; }
 </style>
 """
+# st.dataframe is a canvas grid sized in pixels by Streamlit: CSS cannot enlarge its font, and CSS zoom makes
+# it overflow the page (its canvas is zoomed twice; measured in chromium at 1280 px). Pages that want a
+# projector-sized table show it with st.table, which the rule above enlarges.
+# Hidden while presenting until "Show controls" is on: the toolbar, the run settings above each Start button
+# (the Lecture size is what a lecture runs) and the source-code expanders. Start, Stop, Next and the answer
+# boxes stay. The page's own sliders are in the sidebar, which presenter mode opens collapsed.
+HIDE_CONTROLS_CSS = """
+<style>
+  [data-testid="stToolbar"] { display: none; }
+  .stMain [data-testid="stElementContainer"]:not(.st-key-_presenter_controls_widget):has(
+    [data-testid="stSlider"], [data-testid="stSelectbox"], [data-testid="stButtonGroup"],
+    [data-testid="stCheckbox"], [data-testid="stRadio"]
+  ) { display: none; }
+  .stMain [data-testid="stExpander"]:has([data-testid="stCode"]) { display: none; }
+</style>
+"""
+
+
+def presenter_from_url() -> None:
+    """A deep link (``?presenter=1``) turns presenter mode on, once per visitor, before the page config is set
+    (which opens presenter pages with the sidebar collapsed)."""
+    ss = st.session_state
+    if "presenter" in st.query_params and PRESENTER_KEY not in ss:
+        ss[PRESENTER_KEY] = st.query_params["presenter"] in ("1", "true", "True")
 
 
 def presenting() -> bool:
@@ -36,8 +64,7 @@ def chart_scale() -> float:
 def presenter_toggle() -> None:
     """Sidebar switch for presenter mode (also ``?presenter=1`` in the URL); styles the page when on."""
     ss = st.session_state
-    if "presenter" in st.query_params and PRESENTER_KEY not in ss:  # a deep link into presenter mode
-        ss[PRESENTER_KEY] = st.query_params["presenter"] in ("1", "true", "True")
+    presenter_from_url()
     on = st.toggle(
         "Presenter mode",
         bool(ss.get(PRESENTER_KEY, False)),
@@ -50,6 +77,24 @@ def presenter_toggle() -> None:
         st.html(CSS)
     elif "presenter" in st.query_params:
         del st.query_params["presenter"]
+
+
+def controls_toggle() -> None:
+    """In presenter mode, a "Show controls" switch at the top of the page; while it is off the page's run
+    settings, source expanders and Streamlit's toolbar are hidden (the sidebar holds the rest)."""
+    if not presenting():
+        return
+    ss = st.session_state
+    shown = st.toggle(
+        "Show controls",
+        bool(ss.get(CONTROLS_KEY, False)),
+        key="_presenter_controls_widget",
+        help="Presenter mode hides the run settings and source code; this brings them back. "
+        "The page's sliders are in the sidebar (open it with the arrow at the top left).",
+    )
+    ss[CONTROLS_KEY] = shown
+    if not shown:
+        st.html(HIDE_CONTROLS_CSS)
 
 
 def start_page(page: str) -> None:

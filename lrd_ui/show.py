@@ -25,7 +25,7 @@ def chart(c: alt.TopLevelMixin, *, height: int | None = None, name: str | None =
     chart's number on it); buttons are hidden in presenter mode. Nothing is
     rendered for export until a button is clicked.
     """
-    styled = style(c, int((height or HEIGHT) * chart_scale()))
+    styled = style(c, int((height or HEIGHT) * chart_scale()), presenter=presenting())
     st.altair_chart(styled, width="stretch")
     if presenting():
         return

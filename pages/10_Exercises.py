@@ -5,6 +5,7 @@ import math
 import streamlit as st
 
 from lrd_core.exercises import EXERCISES
+from lrd_core.lecture import fmt
 from lrd_ui.layout import setup_page
 
 g = setup_page("Exercises", ":material/quiz:")
@@ -44,7 +45,7 @@ for i, ex in enumerate(EXERCISES, start=1):
         if value is not None:
             if ex.check(value):
                 score += 1
-                st.success(f"Right: {ex.answer():.6g}.")
+                st.success(f"Right: {fmt(ex.answer(), 4)}.")
             else:
                 st.error(
                     "Not yet: try again, or open the explanation."
@@ -52,6 +53,6 @@ for i, ex in enumerate(EXERCISES, start=1):
                     else "Please enter a finite number."
                 )
         with st.expander("Explanation and answer"):
-            st.markdown(f"{ex.explanation} **Answer: {ex.answer():.6g}.**")
+            st.markdown(f"{ex.explanation} **Answer: {fmt(ex.answer(), 4)}.**")
 
 st.metric("Solved", f"{score} / {len(EXERCISES)}")

@@ -8,6 +8,7 @@ import streamlit as st
 from lrd_core import charts, theory
 from lrd_core.experiments import gating
 from lrd_core.experiments.gating import COPY_LENGTH, COPY_SYMBOLS, TASKS, race
+from lrd_core.lecture import LECTURE, table_formats
 from lrd_core.train import race_summary
 from lrd_ui import show
 from lrd_ui.layout import setup_page
@@ -23,11 +24,12 @@ with st.sidebar:
         "Gate bias b (forget / keep)",
         -2.0,
         5.0,
-        1.0,
+        3.0,  # τ(3) ≈ 20 steps: the gated curves stand clear of the RNN's at the default ρ
         0.5,
         key="bias",
         bind="query-params",
-        help="Initial bias of the LSTM forget gate and of the GRU keep gate: they start near sigmoid(b).",
+        help="Initial bias of the LSTM forget gate and of the GRU keep gate in sections 1 and 2: they start "
+        "near sigmoid(b). The race in section 3 has its own.",
     )
     st.caption(
         f"σ(b) = {1 / (1 + math.exp(-bias)):.3f}: a cell whose forget gates stay there keeps e⁻¹ of its content "
@@ -36,7 +38,16 @@ with st.sidebar:
     )
     T = st.slider("Probe length T", 10, 500, 200, 10, key="T", bind="query-params")
     hidden = st.select_slider("Hidden units H", [16, 32, 64, 128], 64, key="H", bind="query-params")
-    rho = st.slider("RNN ρ (orthogonal W)", 0.5, 1.5, 1.0, 0.05, key="rho", bind="query-params")
+    rho = st.slider(
+        "RNN ρ (orthogonal W)",
+        0.5,
+        1.5,
+        0.9,  # below 1: the plain RNN's signal fades geometrically, as on page 1
+        0.05,
+        key="rho",
+        bind="query-params",
+        help="Scale of the plain RNN's W in section 2. The race in section 3 has its own.",
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner="Running the LSTM…")
@@ -47,6 +58,11 @@ def distribution(hidden: int, bias: float, T: int, seed: int) -> pd.DataFrame:
 @st.cache_data(max_entries=16, show_spinner="Checking the identity in float64…")
 def identity(hidden: int, bias: float, seed: int) -> pd.DataFrame:
     return gating.gate_identity_table(hidden, seed, gate_bias=bias)
+
+
+@st.cache_data(max_entries=16, show_spinner="Initialising the race's LSTM…")
+def race_taus(T: int, hidden: int, seed: int, bias: float) -> pd.DataFrame:
+    return gating.race_time_constants(T, hidden, seed, forget_bias=bias)
 
 
 @st.cache_data(max_entries=16, show_spinner="Backpropagating through RNN, LSTM and GRU…")
@@ -105,7 +121,7 @@ st.markdown(
     "The same product measured two ways in float64, T = 50: from the gates the forward pass recorded, and by "
     "autograd with every gate held fixed. They agree to rounding:"
 )
-st.dataframe(identity(hidden, bias, g.seed).style.format("{:.3e}"))
+st.dataframe(identity(hidden, bias, g.seed).pipe(lambda d: d.style.format(table_formats(d))))
 show.source(gating.direct_path_derivative)
 
 section("2 · The whole gradient: RNN, LSTM and GRU side by side")
@@ -148,7 +164,7 @@ st.dataframe(
             "gain": "mean gate (ρ for RNN)",
             "gain_top_unit": "largest unit's mean gate",
         }
-    ).style.format(precision=4),
+    ).pipe(lambda d: d.style.format(table_formats(d))),
     hide_index=True,
 )
 show.source(gating.gating_gradient_probe)
@@ -167,7 +183,19 @@ task = c1.selectbox(
 train_T = c2.slider("Training length T", 10, 300, v["train_T"], 10, key="train_T", bind="query-params")
 steps = c3.slider("Steps", 100, 3000, v["steps"], 100, key="steps", bind="query-params")
 lr = c4.select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 1e-2, 3e-2], v["lr"], key="lr", bind="query-params")
-chrono = st.toggle(
+c5, c6, c7 = st.columns([2, 2, 4])
+race_bias = c5.slider(
+    "Race: gate bias b",
+    -2.0,
+    5.0,
+    v["race_bias"],
+    0.5,
+    key="race_bias",
+    bind="query-params",
+    help="Initial bias of the racing LSTM's forget gate (unless chrono init is on) and the GRU's keep gate.",
+)
+race_rho = c6.slider("Race: RNN ρ", 0.5, 1.5, v["race_rho"], 0.05, key="race_rho", bind="query-params")
+chrono = c7.toggle(
     "LSTM: chrono initialisation",
     v["chrono"],
     key="chrono",
@@ -191,7 +219,8 @@ else:
     )
 config = gating.race_config(steps, lr)
 settings = (
-    f"task={task}, T={train_T}, H={hidden}, b={bias}, ρ={rho}, lr={lr}, steps={steps}, chrono={chrono}, seed={g.seed}"
+    f"task={task}, T={train_T}, H={hidden}, b={race_bias}, ρ={race_rho}, lr={lr}, steps={steps}, chrono={chrono}, "
+    f"seed={g.seed}"
 )
 
 
@@ -203,7 +232,15 @@ def render(history: pd.DataFrame) -> None:
 
 try:
     factories = race(
-        task, train_T, hidden, config, g.seed, g.device, gate_bias=bias, rho=rho, chrono=chrono and task == "adding"
+        task,
+        train_T,
+        hidden,
+        config,
+        g.seed,
+        g.device,
+        gate_bias=race_bias,
+        rho=race_rho,
+        chrono=chrono and task == "adding",
     )
 except ValueError as err:
     st.error(str(err))
@@ -217,12 +254,48 @@ else:
         steps_per_tick=4,
         verdict=judge,
     )
+lecture = gating.SIZES[LECTURE]
 st.caption(
     "All three start from the same seed and see the same batches; gradients are clipped at norm 1; "
-    "the LSTM's forget gate and the GRU's keep gate start with bias b, the RNN with W = ρ·Q (PyTorch's fused "
+    "the LSTM's forget gate and the GRU's keep gate start with the race's bias b, the RNN with W = ρ·Q (the "
+    f"race's ρ: b = {lecture['race_bias']:g} and ρ = {lecture['race_rho']:g} at the Lecture size; PyTorch's fused "
     "modules with the hand-written cells' initial weights: the race reads no gate). At the Lecture size the GRU "
-    "solves T = 50 and the plain RNN does not on at least 4 of seeds 0-4 (a slow test checks it). The LSTM at "
-    "forget bias 1 needs more steps than the Lecture size gives it; with chrono initialisation (Tallec & Ollivier "
-    "2018, the Lecture default) it solves it within the run on some seeds, not all: a slow test requires at "
-    "least 2 of seeds 0-4 with chrono and at most 1 with forget bias 1."
+    f"solves T = {lecture['train_T']} and the plain RNN does not on at least 4 of seeds 0-4 (a slow test checks "
+    "it). The LSTM at forget bias 1 needs more steps than the Lecture size gives it; with chrono initialisation "
+    "(Tallec & Ollivier 2018, the Lecture default) it solves it within the run on some seeds, not all: a slow "
+    "test requires at least 2 of seeds 0-4 with chrono and at most 1 with forget bias 1."
 )
+
+section("4 · Chrono initialisation: the memory horizon set before training")
+taus = race_taus(train_T, hidden, g.seed, race_bias)
+tau_b = theory.forget_bias_time_constant(race_bias)
+median = gating.chrono_tau_quantile(0.5, train_T)
+st.markdown(
+    f"""
+A forget gate that sits at f keeps e⁻¹ of the cell after τ = −1/ln f steps. One forget bias b gives every
+unit the same τ(b) = −1/ln σ(b): **{tau_b:.3g} steps** for the race's b = {race_bias:g}. Chrono initialisation
+(Tallec & Ollivier 2018) instead draws each unit's b_f = ln u with u ~ U[1, T − 1] (and the input gate's bias
+−b_f). Since σ(ln u) = u/(1 + u), the unit's τ = 1/ln(1 + 1/u): the units' memories spread from
+1/ln 2 = {gating.LN2_TAU:.3g} steps up to about T, half of them above {median:.3g} steps for T = {train_T}.
+Below: τ of every unit of the race's LSTM ({hidden} units, read from its biases as Start builds it), sorted.
+"""
+)
+show.chart(
+    charts.log_line_chart(
+        taus,
+        "q",
+        "tau",
+        "series",
+        x_title="share of units q (sorted by τ)",
+        y_title="time constant τ in steps (log)",
+        dashed=(gating.CHRONO_THEORY,),
+    ),
+    height=360,
+)
+st.caption(
+    f"Dashed: the closed-form quantile τ_q = 1/ln(1 + 1/u_q), u_q = 1 + q·(T − 2). The flat line is τ(b) of "
+    f"every unit with forget bias {race_bias:g}. The chrono toggle above gives the racing LSTM these time "
+    f"constants{'' if task == 'adding' else ' (adding problem only)'}: its units start able to carry the first "
+    "marked number across the whole sequence, where at forget bias 1 every unit forgets within a few steps."
+)
+show.source(gating.forget_time_constants)

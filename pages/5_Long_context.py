@@ -207,9 +207,8 @@ def render(history: pd.DataFrame) -> None:
     )
     columns = st.columns(2)
     for col, name in zip(columns, MODE_NAMES.values(), strict=True):
-        if name in keep:
-            model, run_delay, run_T = keep[name]
-            att = long_context.segment_attention(model, run_delay, run_T, g.seed)
+        if name in keep:  # the attention at the last evaluation, computed by the training thread
+            att = keep[name]
             with col:
                 st.markdown(
                     f"**{name}**: the query's attention (answer {att.attrs['answer']}, "

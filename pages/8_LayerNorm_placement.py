@@ -6,6 +6,7 @@ import streamlit as st
 
 from lrd_core import charts, theory, topic_charts
 from lrd_core.experiments import layernorm
+from lrd_core.lecture import table_formats
 from lrd_core.limits import MAX_SEED, MAX_TRANSFORMER_LAYERS
 from lrd_core.models.transformer import Residual
 from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS
@@ -132,7 +133,7 @@ the input). That projection alone is √(2/D) from the identity: the dashed line
 Autograd's Jacobians match the three forms to rounding:
 """
 )
-st.dataframe(identity.style.format({"max |J − form|": "{:.1e}", "‖J − I‖ / ‖I‖": "{:.3f}"}), hide_index=True)
+st.dataframe(identity.style.format(table_formats(identity, 2)), hide_index=True)
 show.source(Residual, "Source: one sublayer with its residual and LayerNorm")
 
 section("3 · The gap grows with depth")

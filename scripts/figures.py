@@ -1,6 +1,7 @@
 """Regenerate every figure of every page at its default settings, without a server or a browser.
 
     python -m scripts.figures --out DIR [--format png|svg] [--pages 1 3]
+    python -m scripts.figures --out docs/screenshots --screenshots   # the README's two browser screenshots
 
 Each page script is run headless once, the way a first visitor sees it
 (Streamlit's script runner, ``streamlit.testing.v1.AppTest``; this is why the
@@ -9,6 +10,9 @@ and every chart it draws is rendered offline by vl-convert into
 ``DIR/<page>-<n>.<format>``. The figures are therefore exactly the pages'
 own charts, with no second copy of the plotting code to drift. Charts that
 appear only after live training (Start) are not included.
+
+``--screenshots`` instead takes the README's screenshots (the home page, and a page in presenter mode) in a
+real browser: see ``scripts/screenshots.py``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ def page_specs(script: str, timeout: float = 300.0) -> list[dict]:
     at.run()
     if at.exception:
         raise RuntimeError(f"{script} raised: {at.exception[0].value}")
+    return chart_specs(at)
+
+
+def chart_specs(at) -> list[dict]:
+    """Vega-Lite specs of every chart an AppTest run drew, with their data sets inlined (ready for vl-convert)."""
     specs = []
     for element in at.get("vega_lite_chart"):
         spec = json.loads(element.proto.spec)
@@ -86,7 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pages", nargs="*", default=None, help="page numbers to export (default: all; 0 is the home page)"
     )
+    parser.add_argument(
+        "--screenshots",
+        action="store_true",
+        help="write the README's browser screenshots (home.png, presenter.png) instead of the charts",
+    )
     args = parser.parse_args(argv)
+    if args.screenshots:
+        from scripts.screenshots import take_screenshots  # needs Playwright and Debian's chromium
+
+        for f in take_screenshots(args.out):
+            print(f)
+        return 0
     scripts = all_pages()
     if args.pages is not None:
         wanted = set(args.pages)

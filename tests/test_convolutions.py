@@ -259,15 +259,17 @@ def test_accuracy_by_lag_takes_the_latest_evaluation():
 
 
 @pytest.mark.slow
-def test_lag_parity_learns_inside_the_field_and_not_beyond():
+@pytest.mark.parametrize("seed", range(5))
+def test_lag_parity_learns_inside_the_field_and_not_beyond(seed):
     """k=2, d=5: R = 64. Same budget for every lag: inside the field ~100 %, at and beyond it chance."""
     config = TCNConfig(channels=32, kernel_size=2, top_layer=5)
     assert config.receptive_field == 64
-    df = lag_sweep(config, [40, 63, 64, 80], TrainConfig(steps=300, lr=1e-3, batch=32), seed=0).set_index("lag")
+    df = lag_sweep(config, [40, 63, 64, 80], TrainConfig(steps=300, lr=1e-3, batch=32), seed=seed).set_index("lag")
     print(df)
     # Measured, seed 0, one thread (the tests pin one), ATEN_CPU_CAPABILITY=default / AVX2 (bench/claims_spread.py):
     # lags 40 and 63: 1.000 / 1.000; lag 64: 0.497 / 0.503; lag 80: 0.502 / 0.492
-    # (chance 0.5: at and past R the TCN cannot see the bit it needs).
+    # (chance 0.5: at and past R the TCN cannot see the bit it needs). Seeds 1-4 (AVX2): 1.000 at lags 40 and 63,
+    # 0.492-0.507 at 64 and 80: 5 of 5 seeds, so every seed must hold.
     assert df.loc[40, "accuracy"] >= 0.95 and df.loc[63, "accuracy"] >= 0.95
     assert df.loc[64, "accuracy"] <= 0.60 and df.loc[80, "accuracy"] <= 0.60
 

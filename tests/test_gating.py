@@ -349,8 +349,8 @@ def test_page_renders_with_charts_and_identity_table(page):
     _ok(page)
     assert page.title[0].value == "Gating: LSTM and GRU"
     specs = [json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in page.get("vega_lite_chart")]
-    assert len(specs) == 2
-    assert "∏ f_t over L steps" in specs[0] and "‖∂L/∂h_t‖" in specs[1]
+    assert len(specs) == 3
+    assert "∏ f_t over L steps" in specs[0] and "‖∂L/∂h_t‖" in specs[1] and "time constant τ" in specs[2]
     table = page.dataframe[0].value  # the float64 identity check, measured on this run
     assert (table["max_abs_diff"] < 1e-12).all() and len(table) == 2
     assert "gated nets" in " ".join(m.value for m in page.markdown)
@@ -359,8 +359,8 @@ def test_page_renders_with_charts_and_identity_table(page):
 def test_page_extremes_render(page):
     page.run()
     for values in (
-        {"bias": -2.0, "T": 10, "H": 16, "rho": 0.5, "train_T": 10, "steps": 100, "lr": 3e-4},
-        {"bias": 5.0, "T": 500, "H": 128, "rho": 1.5, "train_T": 300, "steps": 3000, "lr": 3e-2},
+        {"bias": -2.0, "T": 10, "H": 16, "rho": 0.5, "train_T": 10, "steps": 100, "lr": 3e-4, "race_bias": -2.0},
+        {"bias": 5.0, "T": 500, "H": 128, "rho": 1.5, "train_T": 300, "steps": 3000, "lr": 3e-2, "race_rho": 1.5},
     ):
         for key, value in values.items():
             widget = next(w for w in list(page.slider) + list(page.select_slider) if w.key == key)
@@ -368,7 +368,7 @@ def test_page_extremes_render(page):
         page.run()
         _ok(page)
         assert page.slider(key="T").value == values["T"] and page.select_slider(key="H").value == values["H"]
-        assert len(page.get("vega_lite_chart")) == 2
+        assert len(page.get("vega_lite_chart")) == 3
     page.selectbox(key="task").set_value("copy").run()
     _ok(page)
     assert any("replay" in m.value for m in page.markdown)
@@ -387,7 +387,7 @@ def test_page_deep_link_and_live_race(page):
     _ok(page)
     run = page.session_state["gating_race"]
     assert set(run.last) == {"RNN", "LSTM", "GRU"} and min(e.step for e in run.last.values()) >= 1
-    assert len(page.get("vega_lite_chart")) == 3  # the loss chart appeared
+    assert len(page.get("vega_lite_chart")) == 4  # the loss chart appeared
     page.button(key="gating_race_stop").click().run()
     _ok(page)
     assert not page.session_state["gating_race"].running
@@ -434,3 +434,83 @@ def test_chrono_init_lets_the_lstm_finish_the_lecture_race_on_some_seeds():
 
     with_chrono, with_bias = solved(True), solved(False)
     assert sum(with_chrono) >= 2 and sum(with_bias) <= 1, (with_chrono, with_bias)
+
+
+# --- chrono initialisation: the units' time constants, and the page's defaults -----------------------------------
+
+
+def test_chrono_tau_quantile_closed_form_by_hand():
+    """u = e^{b_f} ~ U[1, T−1]; σ(ln u) = u/(1+u), so τ = −1/ln σ = 1/ln(1 + 1/u), increasing in u, and the
+    q-quantile sits at u_q = 1 + q(T − 2). For T = 50: q = 0 -> u = 1, τ = 1/ln 2 = 1.442695;
+    q = 0.25 -> u = 13, τ = 1/ln(14/13) = 13.493825; q = 0.5 -> u = 25, τ = 1/ln 1.04 = 25.496732;
+    q = 1 -> u = 49, τ = 1/ln(50/49) = 49.498316."""
+    got = gating.chrono_tau_quantile([0.0, 0.25, 0.5, 1.0], 50)
+    np.testing.assert_allclose(got, [1.442695, 13.493825, 25.496732, 49.498316], rtol=1e-6)
+    q = np.linspace(0, 1, 11)
+    np.testing.assert_allclose(gating.chrono_tau_cdf(gating.chrono_tau_quantile(q, 80), 80), q, atol=1e-12)
+    assert gating.chrono_tau_cdf(1.0, 50) == 0.0 and gating.chrono_tau_cdf(60.0, 50) == 1.0  # outside the support
+
+
+@pytest.mark.parametrize(
+    "call,name",
+    [
+        (lambda: gating.chrono_tau_quantile(1.5, 50), "q"),
+        (lambda: gating.chrono_tau_quantile(0.5, 2), "T"),
+        (lambda: gating.chrono_tau_cdf(0.0, 50), "tau"),
+        (lambda: gating.forget_time_constants(GRU(GRUConfig(2, 4), torch.Generator())), "model"),
+        (lambda: gating.race_time_constants(2, 8, 0), "T"),
+    ],
+)
+def test_time_constant_functions_reject_bad_arguments(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_race_lstm_time_constants_follow_the_chrono_distribution(seed):
+    """τ read from the race's initialised LSTM (H = 256, T = 50) against the closed form: the empirical CDF is
+    within the Kolmogorov-Smirnov 1% critical distance 1.63/√H = 0.102 of chrono_tau_cdf, and the sample median
+    within 4 standard errors of τ_0.5 = 25.497 (SE of the median of u: √(0.25/H)·(T − 2) = 1.5 steps, and
+    dτ/du = 1/(u(u+1) ln²(1 + 1/u)) ≈ 1 at u = 25, so 6 steps). With forget bias 1 every unit has
+    τ(1) = −1/ln σ(1) = 3.192219 (computed here with log and exp, not the library's softplus)."""
+    H, T = 256, 50
+    df = gating.race_time_constants(T, H, seed, forget_bias=1.0)
+    chrono = np.sort(df.loc[df["series"] == f"chrono init, T = {T}", "tau"].to_numpy())
+    assert chrono.size == H
+    ecdf_hi, ecdf_lo = np.arange(1, H + 1) / H, np.arange(H) / H
+    F = gating.chrono_tau_cdf(chrono, T)
+    assert max(np.abs(ecdf_hi - F).max(), np.abs(F - ecdf_lo).max()) < 1.63 / math.sqrt(H)
+    assert abs(np.median(chrono) - 25.496732) < 6.0
+    model = recurrent_adding_model("LSTM", H, seed, fused=True)  # the race's LSTM at forget bias 1
+    b_f = (model.encoder.net.bias_ih_l0 + model.encoder.net.bias_hh_l0)[H : 2 * H].detach().double()
+    naive = -1.0 / torch.log(1.0 / (1.0 + torch.exp(-b_f)))
+    flat = df.loc[df["series"] == "forget bias 1", "tau"].to_numpy()
+    np.testing.assert_allclose(flat, naive.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(flat, 3.192219, rtol=1e-6)
+    assert flat[0] == pytest.approx(theory.forget_bias_time_constant(1.0), rel=1e-12)
+
+
+def test_time_constants_are_read_from_the_lstm_the_race_trains():
+    """The plain and fused forms of one chrono LSTM give the same τ; a different seed gives other biases."""
+    plain = recurrent_adding_model("LSTM", 32, 3, chrono_T=40)
+    fused = recurrent_adding_model("LSTM", 32, 3, chrono_T=40, fused=True)
+    np.testing.assert_array_equal(gating.forget_time_constants(plain), gating.forget_time_constants(fused))
+    other = gating.forget_time_constants(recurrent_adding_model("LSTM", 32, 4, chrono_T=40))
+    assert not np.array_equal(other, gating.forget_time_constants(plain))
+
+
+def test_page_defaults_show_the_gating_contrast_and_keep_the_race_settings(page):
+    """Defaults that teach: with the sidebar's default b and ρ the gated nets' ‖∂L/∂h‖ at the far end of the
+    probe exceeds the plain RNN's by more than 10^6 (measured, seed 0: LSTM 0.27, GRU 3.4e-4, RNN 6.5e-23; at
+    the old defaults b = 1, ρ = 1 the GRU's 1.3e-20 was below the RNN's 8.7e-16). The race keeps its own bias
+    and ρ from SIZES, so its verdict, tested over seeds, is unchanged by the sidebar."""
+    page.run()
+    _ok(page)
+    bias, rho, T = (page.slider(key=k).value for k in ("bias", "rho", "T"))
+    H = page.select_slider(key="H").value
+    far = gating.gating_gradient_probe(T, H, 0, rho=rho, gate_bias=bias).query(f"lag == {T - 1}")
+    g = far.set_index("model")["grad_norm"]
+    assert g["LSTM"] > 1e6 * g["RNN"] and g["GRU"] > 1e6 * g["RNN"], g.to_dict()
+    lecture = gating.SIZES[LECTURE]
+    assert page.slider(key="race_bias").value == lecture["race_bias"] == 1.0
+    assert page.slider(key="race_rho").value == lecture["race_rho"] == 1.0

@@ -137,18 +137,29 @@ def test_gradient_probe_rows_and_values():
 
 
 def test_post_over_pre_ratio_grows_with_depth():
+    """Bands from the seed spread (d_model 64, depths 3, 6, 12, 24; each seed's probe is deterministic, so the
+    only noise is which seeds are averaged). Seeds 0-7 one at a time gave per-seed exponents 0.20..0.58; the
+    mean of every one of the 56 triples of them: ratio at depth 3 1.59..1.92, growth from 3 to 24 1.73..2.91,
+    fitted exponent 0.279..0.489, always increasing with depth. Seeds (0, 1, 2) here: 1.83, 2.02, 0.322.
+    A √N law (Xiong et al. 2020) would give growth √8 = 2.83 (exponent 0.5), inside the band but at its top;
+    the old bands (growth 1.5..5.7, per-seed exponents 0..1.5) admitted any exponent of the mean in 0.19..0.83.
+    """
     ratio = layernorm.last_layer_ratio((3, 6, 12, 24), seeds=(0, 1, 2), d_model=64)
     post = ratio[ratio["series"] == "Post-LN / Pre-LN"].sort_values("depth")["ratio"].to_numpy()
     print("Post/Pre ratio at depths 3, 6, 12, 24:", np.round(post, 2))
     assert np.all(np.diff(post) > 0), post
-    assert post[0] > 1.0
-    assert 1.5 < post[-1] / post[0] < 2 * math.sqrt(8)  # roughly √(24/3) ≈ 2.8
+    assert 1.5 < post[0] < 2.0, post
+    assert 1.6 < post[-1] / post[0] < 3.1, post  # 8**0.23 .. 8**0.54
     # the fitted exponent: numpy's own least squares on the plotted mean, and one exponent per seed around it
     depths = np.array([3, 6, 12, 24], dtype=float)
     assert ratio.attrs["exponent"] == pytest.approx(np.polyfit(np.log(depths), np.log(post), 1)[0], rel=1e-9)
+    assert 0.25 < ratio.attrs["exponent"] < 0.52
     per_seed = ratio.attrs["exponents"]
-    assert sorted(per_seed) == [0, 1, 2] and all(0.0 < p < 1.5 for p in per_seed.values()), per_seed
+    assert sorted(per_seed) == [0, 1, 2] and all(0.15 < p < 0.65 for p in per_seed.values()), per_seed
     assert min(per_seed.values()) - 0.05 <= ratio.attrs["exponent"] <= max(per_seed.values()) + 0.05
+    # the √N reference is drawn through the first depth's mean: r(N) = r(3)·√(N/3), worked out here
+    ref = ratio[ratio["series"] != "Post-LN / Pre-LN"].sort_values("depth")["ratio"].to_numpy()
+    np.testing.assert_allclose(ref, post[0] * np.array([1.0, math.sqrt(2), 2.0, math.sqrt(8)]), rtol=1e-12)
 
 
 # --- warm-up and decay in TrainConfig ---

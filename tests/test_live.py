@@ -40,3 +40,16 @@ def test_a_run_the_engine_no_longer_knows_stops_counting_as_running():
     assert run.running
     run.refresh(RunEngine(workers=0), 0)
     assert run.lost and not run.running and run.last == {}
+
+
+def test_an_empty_history_has_numeric_columns_every_chart_can_filter():
+    """A run with no rows yet (queued, or replaced before its first step) must still chart: np.isfinite on an
+    object column raised TypeError inside the live fragment."""
+    import numpy as np
+
+    from lrd_core import charts
+
+    history = LiveRun(run_id=1, total_steps=10, settings="s").history()
+    assert history.empty and all(history[c].dtype == float for c in HISTORY_COLUMNS if c != "series")
+    assert not np.isfinite(history["loss"]).any()
+    charts.loss_chart(history, baseline=1.0, solved=0.1).to_dict()

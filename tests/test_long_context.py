@@ -198,13 +198,29 @@ def test_page_warns_about_text_at_the_cap_and_handles_empty_text():
 
 
 @pytest.mark.slow
-def test_recurrence_recalls_past_the_segment_boundary_while_the_window_stays_near_chance():
+@pytest.mark.parametrize("seed", range(5))
+def test_recurrence_recalls_past_the_segment_boundary_while_the_window_stays_near_chance(seed):
     factories = long_context.window_vs_recurrence(
-        48, SegmentConfig(), TrainConfig(steps=100, lr=1e-3, batch=32), seed=0
+        48, SegmentConfig(), TrainConfig(steps=100, lr=1e-3, batch=32), seed=seed
     )
     final = {name: list(make())[-1].metrics["accuracy"] for name, make in factories.items()}
     # Measured, seed 0, one thread (the tests pin one), ATEN_CPU_CAPABILITY=default / AVX2 (bench/claims_spread.py):
     # recurrence 1.000 / 1.000 (>= 0.9 from step 20 on); sliding window 0.133 / 0.133, its
-    # best evaluation 0.141 / 0.144 (chance 1/8 = 0.125).
+    # best evaluation 0.141 / 0.144 (chance 1/8 = 0.125). Seeds 0-4 (AVX2): recurrence 1.000 on all five; window
+    # final 0.102-0.172, best evaluation 0.141-0.172: the claim held on 5 of 5 seeds, so every seed must hold.
     assert final["segment recurrence"] >= 0.9, final
     assert final["sliding window"] <= 0.25, final
+
+
+def test_race_keeps_each_models_attention_from_its_last_evaluation():
+    """The page draws keep[name] and never runs a model the engine is training: the map comes from the run."""
+    keep = {}
+    factories = long_context.window_vs_recurrence(
+        8, SegmentConfig(segment_len=8, memory_len=8), TrainConfig(steps=2, lr=1e-3, batch=4), seed=0, keep=keep
+    )
+    for make in factories.values():
+        list(make())
+    assert set(keep) == set(factories)
+    for att in keep.values():
+        # one query row per layer and head; the softmax weights of each sum to 1
+        assert np.allclose(att.groupby("row")["alpha"].sum(), 1.0)

@@ -6,7 +6,7 @@ import torch
 
 from lrd_core.experiments.vanishing import rnn_adding_model
 from lrd_core.models.recurrent import RNNConfig
-from lrd_core.task_runs import adding_run
+from lrd_core.task_runs import adding_run, probed
 from lrd_core.theory import ADDING_BASELINE_MSE
 from lrd_core.train import StepEvent, TrainConfig, events_frame, train
 
@@ -156,3 +156,21 @@ def test_same_seed_same_numbers_across_processes():
         for _ in range(2)
     ]
     assert runs[0] == runs[1] and len(runs[0]) > 100
+
+
+def test_probed_runs_the_probe_after_evaluated_steps_only_and_closes_the_run():
+    closed = []
+
+    def run():
+        try:
+            for step in range(1, 6):
+                yield StepEvent(step, 1.0, 1.0, 0.0, metrics={"accuracy": 0.5} if step % 2 == 0 else {})
+        finally:
+            closed.append(True)
+
+    calls, sink = [], {}
+    wrapped = probed(run(), lambda: calls.append(1) or len(calls), sink, "m")
+    assert [next(wrapped).step for _ in range(4)] == [1, 2, 3, 4]
+    assert sink == {"m": 2}  # probed after steps 2 and 4, not after 1 and 3
+    wrapped.close()
+    assert closed == [True]  # Stop frees the inner run's model at once

@@ -85,6 +85,19 @@ def measured_receptive_field(reach: pd.DataFrame) -> int:
     return int(inputs.max()) + 1
 
 
+def measured_tcn_signal(kernel_size: int, top_layer: int, seed: int) -> pd.DataFrame:
+    """The home overview's TCN curve, measured: the input-level gradient norm of :func:`tcn_reach` (the
+    page's probe: a dilated stack, 32 channels, positive weights) at every lag, normalised to 1 at L = 1.
+
+    Rows ``L`` (= lag + 1, 1..T) and ``signal``: > 0 where a path exists (L <= R), exactly 0 past it.
+    """
+    reach = tcn_reach(TCNConfig(kernel_size=kernel_size, top_layer=top_layer), seed)
+    inputs = reach[reach["level"] == 0].set_index("lag")["grad"]
+    lags = np.arange(int(reach.attrs["T"]))
+    grad = inputs.reindex(lags, fill_value=0.0).to_numpy()  # (T,) by lag; unreached lags: exactly 0
+    return pd.DataFrame({"L": lags + 1, "signal": grad / grad[0]})
+
+
 def receptive_field_table(kernel_size: int, top_layer: int, seed: int, channels: int = 2) -> pd.DataFrame:
     """Formula vs measurement for the three stacks at one (k, d): one row per variant.
 

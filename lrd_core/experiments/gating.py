@@ -1,9 +1,10 @@
 """Page "Gating" (seed: "Gated Recurrence: A Pathway for Memory", LSTM and GRU).
 
 Gradient norms through time for RNN, LSTM and GRU sharing one read-out; the product of forget gates ∏f_t
-(LSTM) or keep gates ∏(1−z_t) (GRU) and the identity that makes it the direct-path derivative; how the
-forget-gate bias sets the distribution of those products; and the race of the three cells on the adding
-problem or copy memory.
+(LSTM) or keep gates ∏(1−z_t) (GRU) and the identity that makes it the direct-path derivative; and the race
+of the three cells on the adding problem or copy memory. How the forget gate's initialisation (one bias, or
+chrono init) sets ∏f_t and the units' time constants lives in :mod:`lrd_core.experiments.gating_init`; its
+public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,11 +17,22 @@ import pandas as pd
 import torch
 
 from lrd_core.devices import resolve_device
+from lrd_core.experiments.gating_init import (  # noqa: F401 - re-exported: pages and tests import them from here
+    CHRONO_THEORY,
+    LN2_TAU,
+    QUANTILES,
+    chrono_tau_cdf,
+    chrono_tau_quantile,
+    forget_product_quantiles,
+    forget_products,
+    forget_time_constants,
+    time_constant_quantiles,
+)
 from lrd_core.gradients import grad_norms_through_time, readout_direction
 from lrd_core.lecture import FULL, LECTURE, Demo, fmt, recent_loss, solved_step, steps_run
 from lrd_core.limits import MAX_BATCH, MAX_SEQ_LEN, MAX_TRAIN_SEQ_LEN
 from lrd_core.models.heads import SequenceRegressor, SequenceTagger
-from lrd_core.models.recurrent import GRU, LSTM, RECURRENT_KINDS, LSTMConfig, build_recurrent
+from lrd_core.models.recurrent import GRU, LSTM, RECURRENT_KINDS, build_recurrent
 from lrd_core.task_runs import adding_run, copy_memory_run
 from lrd_core.tasks import adding_problem
 from lrd_core.theory import ADDING_BASELINE_MSE, copy_memory_loss, signal_magnitude
@@ -188,53 +200,6 @@ def gating_comparison_long(df: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, .
     return pd.concat(frames, ignore_index=True), tuple(dashed)
 
 
-def forget_products(
-    hidden: int, forget_bias: float, T: int, seed: int, *, batch: int = 4, n_lengths: int = 40
-) -> pd.DataFrame:
-    """prod_{t<=L} f_t of every unit of a fresh LSTM with forget bias ``forget_bias``, for L on a grid up to T.
-
-    The LSTM (weights from ``seed``) reads ``batch`` adding-problem sequences of
-    length T; the running product of its forget gates is taken in float64
-    (exact zeros mean float64 underflow). L runs over about ``n_lengths``
-    log-spaced lengths from 1 to T. Tidy DataFrame: ``L``, ``sample``, ``unit``, ``prod_f``.
-    """
-
-    T = check_int("T", T, 2, MAX_SEQ_LEN)
-    batch = check_int("batch", batch, 1, MAX_BATCH)
-    n_lengths = check_int("n_lengths", n_lengths, 2, MAX_SEQ_LEN)
-    seed = check_int("seed", seed, 0, 2**63 - 1)
-    g = torch.Generator().manual_seed(seed)
-    x, _ = adding_problem(batch, T, g)
-    model = LSTM(LSTMConfig(2, hidden, forget_bias), g)
-    with torch.no_grad():
-        _, gates = model.unroll(x)
-    running = torch.cumprod(gates["f"].double(), dim=1)  # (B, T, H): prod_{t<=L} f_t at index L-1
-    lengths = np.unique(np.geomspace(1, T, n_lengths).round().astype(int))
-    vals = running[:, lengths - 1].cpu().numpy()  # (B, n, H)
-    B_, n, H = vals.shape
-    return pd.DataFrame(
-        {
-            "L": np.repeat(lengths, H)[None, :].repeat(B_, 0).ravel(),
-            "sample": np.repeat(np.arange(B_), n * H),
-            "unit": np.tile(np.arange(H), B_ * n),
-            "prod_f": vals.ravel(),
-        }
-    )
-
-
-QUANTILES = {"max": 1.0, "90th percentile": 0.9, "median": 0.5, "10th percentile": 0.1, "min": 0.0}
-
-
-def forget_product_quantiles(df: pd.DataFrame) -> pd.DataFrame:
-    """Quantiles over units and samples of :func:`forget_products` at each L: columns L, series, prod_f."""
-    rows = [
-        {"L": L, "series": name, "prod_f": float(np.quantile(d["prod_f"].to_numpy(), q))}
-        for L, d in df.groupby("L")
-        for name, q in QUANTILES.items()
-    ]
-    return pd.DataFrame(rows)
-
-
 def gate_identity_check(kind: str, hidden: int, T: int, seed: int, *, gate_bias: float = 1.0, batch: int = 2) -> dict:
     """Check prod(gates) == autograd direct-path derivative on a float64 LSTM or GRU, adding inputs of length T.
 
@@ -337,6 +302,20 @@ def copy_memory_model(
     return SequenceTagger(encoder, hidden_size, n_symbols + 1, init)
 
 
+def race_time_constants(T: int, hidden: int, seed: int, *, forget_bias: float = 1.0) -> pd.DataFrame:
+    """τ of every unit of the race's adding-problem LSTM as Start builds it, read from its biases: with chrono
+    init for length T and with forget bias ``forget_bias``, next to the chrono closed form (columns q, tau,
+    series; see :func:`time_constant_quantiles`)."""
+    T = check_int("T", T, 3, MAX_TRAIN_SEQ_LEN)
+    models = {
+        f"chrono init, T = {T}": recurrent_adding_model("LSTM", hidden, seed, chrono_T=T, fused=True),
+        f"forget bias {forget_bias:g}": recurrent_adding_model(
+            "LSTM", hidden, seed, forget_bias=forget_bias, fused=True
+        ),
+    }
+    return time_constant_quantiles(models, T)
+
+
 TASKS = ("adding", "copy")
 
 
@@ -392,9 +371,25 @@ def race(
 # --- the lecture demo: sizes, verdict ------------------------------------------------------------------------
 
 SOLVED_MSE = 0.01  # adding problem: a race counts as solved below this running-mean MSE (baseline 1/6)
-SIZES = {  # widget key -> value of the race's widgets (the gate bias and ρ stay the sidebar's)
-    LECTURE: {"task": "adding", "train_T": 50, "steps": 300, "lr": 3e-2, "chrono": True},
-    FULL: {"task": "adding", "train_T": 100, "steps": 1500, "lr": 1e-2, "chrono": False},
+SIZES = {  # widget key -> value of the race's widgets; the race has its own gate bias and ρ (not the probes')
+    LECTURE: {
+        "task": "adding",
+        "train_T": 50,
+        "steps": 300,
+        "lr": 3e-2,
+        "chrono": True,
+        "race_bias": 1.0,
+        "race_rho": 1.0,
+    },
+    FULL: {
+        "task": "adding",
+        "train_T": 100,
+        "steps": 1500,
+        "lr": 1e-2,
+        "chrono": False,
+        "race_bias": 1.0,
+        "race_rho": 1.0,
+    },
 }
 
 
@@ -423,13 +418,12 @@ def race_verdict(history: pd.DataFrame, finished: bool, *, task: str, T: int, so
     return Verdict(bool(done) and rnn_at is None, text)
 
 
-def lecture_demo(
-    seed: int, size: str = LECTURE, device: str = "cpu", *, hidden: int = 64, bias: float = 1.0, rho: float = 1.0
-) -> Demo:
-    """What the gating page's Start button runs at ``size`` (the sidebar at its defaults)."""
+def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu", *, hidden: int = 64) -> Demo:
+    """What the gating page's Start button runs at ``size`` (the sidebar's H at its default)."""
     v = SIZES[size]
     config = race_config(v["steps"], v["lr"])
-    factories = race(v["task"], v["train_T"], hidden, config, seed, device, gate_bias=bias, rho=rho, chrono=v["chrono"])
+    race_init = {"gate_bias": v["race_bias"], "rho": v["race_rho"], "chrono": v["chrono"]}
+    factories = race(v["task"], v["train_T"], hidden, config, seed, device, **race_init)
     return Demo(factories, v["steps"], race_judge(v["task"], v["train_T"]))
 
 

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from lrd_core.gradients import flat_jacobian, loglog_slope
 from lrd_core.lecture import FULL, LECTURE, Demo, fmt, recent_loss, solved_step, steps_run
-from lrd_core.limits import MAX_BATCH, MAX_TRANSFORMER_LAYERS
+from lrd_core.limits import MAX_BATCH, MAX_PROBE_BYTES, MAX_TRANSFORMER_LAYERS
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.transformer import PLACEMENT_NAMES, PLACEMENTS, Residual, TransformerConfig, TransformerStack
 from lrd_core.task_runs import copy_memory_run
@@ -62,30 +62,103 @@ def _copy_loss(model: SequenceTagger, x: torch.Tensor, y: torch.Tensor, streams:
     return F.cross_entropy(logits.transpose(1, 2), y)  # logits (B, classes, T) vs y (B, T)
 
 
+LN_COPY_STEPS = 2 * LN_COPY_LENGTH + LN_COPY_GAP  # T of a copy sequence: symbols, blanks, replay
+
+
+def gradient_probe_bytes(n_layers: int, d_model: int, batch: int, T: int = LN_COPY_STEPS) -> int:
+    """Peak bytes of one backward pass of :func:`layernorm_gradient_probe` over ``batch`` sequences, float32.
+
+    With D = d_model, F = 4D (MLP width), h = LN_HEADS, V = LN_COPY_SYMBOLS + 2 inputs, C = V − 1 classes:
+
+    * weights: P = N(4D² + 2DF + 9D + F) + (V + 1)D + (D + 1)C numbers (per block W_q, W_k, W_v, W_o with
+      biases, W_1, W_2 with biases, two LayerNorms; then embedding and head), held three times: the weights,
+      one pass's gradients and their running sum (when the batch is split into chunks);
+    * what autograd keeps per block and token: 8D + 2F + h·T + 4 numbers (the sublayer inputs x, Q, K, V,
+      the mixed heads, the two LayerNorm inputs and their mean and 1/σ, the MLP's two F-wide activations,
+      and the h·T softmax weights of the token's query row);
+    * per token outside the blocks: the N + 1 residual-stream gradients the probe returns, (N + 1)D, and
+      the one-hot input, x_0, logits and log-softmax, V + 2D + 2C;
+    * each block's causal mask, T² bytes.
+
+    So bytes = 4·[3P + B·T·(N(8D + 2F + hT + 4) + (N + 1)D + V + 2D + 2C)] + N·T². Tests check it against
+    autograd's saved-tensor hooks plus the weights' and gradients' ``nbytes`` (within 15 %); the LayerNorm
+    page at its extreme (N = 48, D = 64, B = 16) needs 78 MB, more than one probe's MAX_PROBE_BYTES: it streams.
+    """
+    N = check_int("n_layers", n_layers, 1, MAX_TRANSFORMER_LAYERS)
+    D = check_int("d_model", d_model, 1, 4096)
+    B = check_int("batch", batch, 1, MAX_BATCH)
+    T = check_int("T", T, 1, 4096)
+    F_, h, V = 4 * D, LN_HEADS, LN_COPY_SYMBOLS + 2
+    C = V - 1
+    P = N * (4 * D * D + 2 * D * F_ + 9 * D + F_) + (V + 1) * D + (D + 1) * C
+    per_token = N * (8 * D + 2 * F_ + h * T + 4) + (N + 1) * D + V + 2 * D + 2 * C
+    return 4 * (3 * P + B * T * per_token) + N * T * T
+
+
+def probe_batch_chunk(n_layers: int, d_model: int, batch: int, max_bytes: int = MAX_PROBE_BYTES) -> int:
+    """Sequences per backward pass so that :func:`gradient_probe_bytes` stays within ``max_bytes``: ``batch``
+    when all fit (every default view), else the largest chunk that does. ValueError naming d_model when even
+    one sequence does not fit (the weights alone grow like N·D²)."""
+    need_one = gradient_probe_bytes(n_layers, d_model, 1)
+    if need_one > max_bytes:
+        raise ValueError(
+            f"d_model = {d_model} with n_layers = {n_layers} needs {need_one / 2**20:.0f} MB for one sequence's "
+            f"gradient probe, over the {max_bytes / 2**20:.0f} MB probe budget: lower d_model or n_layers"
+        )
+    if gradient_probe_bytes(n_layers, d_model, batch) <= max_bytes:
+        return batch
+    lo, hi = 1, batch  # the largest b with bytes(b) <= max_bytes: bytes grow linearly in b
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if gradient_probe_bytes(n_layers, d_model, mid) <= max_bytes else (lo, mid - 1)
+    return lo
+
+
 def layernorm_gradient_probe(
-    placement: str, n_layers: int, seed: int, *, d_model: int = 64, batch: int = LN_PROBE_BATCH
+    placement: str,
+    n_layers: int,
+    seed: int,
+    *,
+    d_model: int = 64,
+    batch: int = LN_PROBE_BATCH,
+    max_bytes: int = MAX_PROBE_BYTES,
 ) -> pd.DataFrame:
     """Gradients at initialisation of the copy-task loss of a fresh Transformer, layer by layer.
 
     One backward pass gives ||∂L/∂W|| for the weights of every block l = 1..N (``kind`` "weights") and
     ||∂L/∂x_l|| for the residual stream x_0..x_N (``kind`` "stream"). Model and batch come from
     ``torch.Generator(seed)``. Tidy DataFrame: placement (display name), layer, kind, grad_norm.
+
+    When :func:`gradient_probe_bytes` of the whole batch exceeds ``max_bytes`` the batch is streamed in
+    chunks of :func:`probe_batch_chunk` sequences: the loss is a mean over the B·T steps, so L = Σ_c (b_c/B)·L_c,
+    the weight gradient is the sum of the chunks' and each chunk holds its own rows of ∂L/∂x_l. The numbers
+    agree with one pass to float rounding.
     """
     check_choice("placement", placement, PLACEMENTS)
     n_layers = check_int("n_layers", n_layers, 1, MAX_TRANSFORMER_LAYERS)
     batch = check_int("batch", batch, 1, MAX_BATCH)
+    chunk = probe_batch_chunk(n_layers, d_model, batch, max_bytes)
     g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
     model = layernorm_tagger(placement, n_layers, d_model, g)
     x, y = copy_memory(batch, LN_COPY_GAP, g, n_symbols=LN_COPY_SYMBOLS, length=LN_COPY_LENGTH)
-    streams = model.encoder.levels(x)  # [x_0 .. x_N], each (B, T, D)
     weights = [block_weights(b) for b in model.encoder.blocks]
-    grads = torch.autograd.grad(_copy_loss(model, x, y, streams), streams + [w for ws in weights for w in ws])
-    stream_grads, weight_grads = grads[: len(streams)], grads[len(streams) :]
+    flat = [w for ws in weights for w in ws]
+    stream_sq = torch.zeros(n_layers + 1, dtype=torch.float64)  # Σ over chunks of ||∂L/∂x_l||² (their rows)
+    weight_grads = [torch.zeros_like(w) for w in flat]
+    for i in range(0, batch, chunk):
+        xb, yb = x[i : i + chunk], y[i : i + chunk]  # (b, T, V), (b, T)
+        streams = model.encoder.levels(xb)  # [x_0 .. x_N], each (b, T, D)
+        share = xb.shape[0] / batch  # this chunk's weight in the mean over all B·T steps (1.0: one pass)
+        grads = torch.autograd.grad(share * _copy_loss(model, xb, yb, streams), streams + flat)
+        stream_sq += torch.stack([gr.double().norm() ** 2 for gr in grads[: len(streams)]])
+        for acc, gr in zip(weight_grads, grads[len(streams) :], strict=True):
+            acc += gr
+        del streams, grads  # this chunk's graph and stream gradients go before the next chunk's
     per_block = len(weights[0])
     name = PLACEMENT_NAMES[placement]
     rows = [
-        {"placement": name, "layer": layer, "kind": "stream", "grad_norm": float(gr.double().norm())}
-        for layer, gr in enumerate(stream_grads)
+        {"placement": name, "layer": layer, "kind": "stream", "grad_norm": float(sq.sqrt())}
+        for layer, sq in enumerate(stream_sq)
     ]
     rows += [
         {

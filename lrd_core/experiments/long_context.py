@@ -19,7 +19,7 @@ from lrd_core.lecture import FULL, LECTURE, Demo, best_metric, first_at_least, p
 from lrd_core.limits import MAX_SEGMENT_LEN, MAX_SEGMENTS
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.segment import MODE_NAMES, SegmentConfig, SegmentTransformer
-from lrd_core.task_runs import heldout_run, parity_accuracy, parity_loss
+from lrd_core.task_runs import heldout_run, parity_accuracy, parity_loss, probed
 from lrd_core.tasks import segment_recall
 from lrd_core.theory import signal_magnitude, signal_over_chars, tokens_for_chars
 from lrd_core.tokenize import CORPORA, VOCAB_SIZES, bpe_tokenizer, chars_per_token, corpus_split, token_distance
@@ -248,8 +248,9 @@ def window_vs_recurrence(
     """Run factories "sliding window" and "segment recurrence" on delayed recall over ``delay`` steps: same
     seed, same initial weights, same batches, same budget; ``model_config.mode`` is replaced by each mode.
 
-    When a factory builds its model it also stores (model, delay, T) in ``keep[name]`` (if given), so a
-    caller can look at its attention while it trains. Arguments are checked here, before anything is built.
+    With ``keep``, :func:`segment_attention` of each model on one fixed sequence is stored in ``keep[name]``
+    at every evaluation, computed by the thread that trains (see :func:`lrd_core.task_runs.probed`), so a
+    page never runs a model another thread is updating. Arguments are checked here, before anything is built.
     """
     T = segment_recall_length(delay, model_config.segment_len)
     configs = {MODE_NAMES[m]: replace(model_config, mode=m) for m in ("window", "recurrence")}
@@ -257,9 +258,10 @@ def window_vs_recurrence(
     def factory(name: str):
         def start():
             model = segment_model(configs[name], seed)
-            if keep is not None:
-                keep[name] = (model, delay, T)
-            return segment_recall_run(model, delay, T, config, seed, device)
+            run = segment_recall_run(model, delay, T, config, seed, device)
+            if keep is None:
+                return run
+            return probed(run, lambda: segment_attention(model, delay, T, seed), keep, name)
 
         return start
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lrd_core import palette
 from lrd_core.devices import resolve_device
 from lrd_core.gradients import median_seconds
 from lrd_core.lecture import FULL, LECTURE, Demo, first_at_least, metric_series
@@ -322,7 +323,12 @@ def keep_delta(A: float, steps: int, share: float = 1 / math.e) -> float:
 
 # --- charts of this page (Altair specs from tidy frames; no Streamlit) ---
 
-TOKEN_COLORS = {"data": "#d62728", "after data": "#ff9f40", "noise": "#9e9e9e", "marker": "#1f77b4"}
+TOKEN_COLORS = {  # Okabe-Ito (lrd_core.palette), noise in grey
+    "data": palette.OKABE_ITO["vermillion"],
+    "after data": palette.OKABE_ITO["orange"],
+    "noise": palette.GREY,
+    "marker": palette.OKABE_ITO["blue"],
+}
 
 
 def delta_heatmap_chart(delta: pd.DataFrame) -> alt.Chart:

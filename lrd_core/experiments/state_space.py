@@ -7,6 +7,7 @@ sequence costs of LSTM, S4D and attention, and the race of S4D against an LSTM o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 
@@ -15,17 +16,27 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from lrd_core.gradients import median_seconds
+from lrd_core.gradients import loglog_slope, median_seconds
 from lrd_core.lecture import FULL, LECTURE, Demo, best_metric, first_at_least, pct
 from lrd_core.limits import MAX_SSM_TRAIN_SEQ_LEN
 from lrd_core.models import s4d
 from lrd_core.models.heads import SequenceRegressor
-from lrd_core.models.recurrent import LSTM, LSTMConfig, build_recurrent
+from lrd_core.models.recurrent import build_recurrent
 from lrd_core.models.s4d import S4DConfig, S4DModel
 from lrd_core.models.transformer import self_attention
 from lrd_core.task_runs import heldout_run
 from lrd_core.tasks import delayed_recall
-from lrd_core.theory import forget_time_constant, sequence_cost, ssm_memory
+from lrd_core.theory import (
+    ASYMPTOTIC_EXPONENT,
+    COST_AXES,
+    DOMINANT_SHARE,
+    LEADING_TERMS,
+    dominant_mask,
+    forget_time_constant,
+    sequence_cost,
+    sequence_cost_terms,
+    ssm_memory,
+)
 from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
 from lrd_core.validate import check_choice, check_int
 
@@ -132,50 +143,96 @@ def fft_vs_scan(H: int, N: int, init: str, lengths, seed: int, repeats: int = 3,
     return pd.DataFrame(rows)
 
 
-def _cost_calls(lstm, ssm_params, W, L: int, H: int, g: torch.Generator) -> dict:
-    """Zero-argument forward calls of the three layers on one random input of length L, width H."""
-    x = torch.randn(1, L, H, generator=g)  # (B, L, H)
-    u = x.transpose(1, 2).contiguous()  # (B, H, L)
-    dt, A, C = ssm_params
+def _cost_layers(H: int, N: int, g: torch.Generator) -> dict:
+    """One layer of each kind at width H, as it is run in practice, weights drawn from ``g``:
+    x (B, L, H) -> a forward call."""
+    lstm = build_recurrent("LSTM", H, H, g, fused=True)  # torch's fused loop: little overhead per step
+    ssm = s4d.S4D(S4DConfig(H, H, N, 1, "lin"), g)  # kernel + FFT convolution + D skip + GELU + GLU mix
+    W = [torch.randn(H, H, generator=g) / H**0.5 for _ in range(4)]  # W_q, W_k, W_v, W_o
     return {
-        "LSTM": lambda: lstm(x),
-        "S4D (FFT)": lambda: s4d.ssm_fft(u, s4d.s4d_kernel(dt, A, C, L)),
-        "attention": lambda: self_attention(x, *W),
+        "LSTM": lstm,
+        "S4D (FFT)": lambda x: ssm(x.transpose(1, 2)),  # S4D reads (B, H, L)
+        "attention": lambda x: self_attention(x, *W[:3]) @ W[3],
     }
 
 
-@torch.no_grad()
-def sequence_costs(lengths, widths, N: int, seed: int, repeats: int = 3) -> pd.DataFrame:
-    """Measured forward seconds of one layer of each kind for every (L, H) pair -> DataFrame
-    model, L, H, seconds, theory (the leading-order count of :func:`lrd_core.theory.sequence_cost`,
-    scaled to agree with the measurement at the largest L·H), series.
+def _fastest(fn, repeats: int) -> float:
+    """Fastest of ``repeats`` timed calls: on a shared machine the other users' load only ever adds time."""
+    best = float("inf")
+    for _ in range(check_int("repeats", repeats, 1, 50)):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
 
-    LSTM: the hand-written ``LSTM`` (a loop over L); S4D: ``s4d_kernel`` + ``ssm_fft`` (float32, N modes);
-    attention: :func:`self_attention`. Batch 1.
+
+@torch.no_grad()
+def sequence_costs(lengths, widths, N: int, seed: int, repeats: int = 3, batch: int = 1) -> pd.DataFrame:
+    """Measured forward seconds of one layer of each kind for every (L, H) pair -> DataFrame
+    model, L, H, batch, seconds (fastest of ``repeats`` after a warm-up), ops (the multiply-adds of
+    :func:`lrd_core.theory.sequence_cost`, projections included), theory (ops scaled to agree with the
+    measurement at the largest ops of each model).
+
+    LSTM: torch's fused LSTM, input size H; S4D: the ``S4D`` layer (kernel from N modes, FFT convolution,
+    GLU output projection H -> 2H); attention: one head, :func:`self_attention` then an output map.
+    ``batch`` sequences at once, float32.
     """
+    batch = check_int("batch", batch, 1, 256)
     rows = []
     for H in widths:
-        g = torch.Generator().manual_seed(seed)
-        lstm = LSTM(LSTMConfig(H, H), g)
-        dt, A, C = s4d.s4d_parameters(H, N, "lin", 1e-3, 1e-1, g)
-        dt, A, C = dt.float(), A.to(torch.complex64), C.to(torch.complex64)
-        W = [torch.randn(H, H, generator=g) / H**0.5 for _ in range(3)]
+        g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+        layers = _cost_layers(check_int("H", H, 1, 256), N, g)
         for L in lengths:
-            for model, fn in _cost_calls(lstm, (dt, A, C), W, L, H, g).items():
-                fn()  # warm-up
+            x = torch.randn(batch, check_int("L", L, 1, 8192), H, generator=g)  # (B, L, H)
+            for model, layer in layers.items():
+                layer(x)  # warm-up
                 rows.append(
                     {
                         "model": model,
                         "L": L,
                         "H": H,
-                        "seconds": median_seconds(fn, repeats),
-                        "ops": sequence_cost(model, L, H, N),
+                        "batch": batch,
+                        "seconds": _fastest(lambda layer=layer, x=x: layer(x), repeats),
+                        "ops": sequence_cost(model, L, H, N, batch),
                     }
                 )
     df = pd.DataFrame(rows)
     scale = df.loc[df.groupby("model")["ops"].idxmax()].set_index("model")  # the largest case of each model
     df["theory"] = df["ops"] * df["model"].map(scale["seconds"] / scale["ops"])
     return df
+
+
+def cost_slopes(df: pd.DataFrame, axis: str, N: int) -> pd.DataFrame:
+    """Log-log slopes of a :func:`sequence_costs` table along ``axis`` ("L" or "H"; the other is fixed),
+    fitted per model only where the terms that grow fastest along it (``theory.LEADING_TERMS``) make at
+    least ``theory.DOMINANT_SHARE`` of the count. Rows: model, x_from, x_to, points, measured (slope of
+    the seconds), model_slope (slope of the count over the same sizes), asymptotic
+    (``theory.ASYMPTOTIC_EXPONENT``), dominated (False when fewer than two sizes qualify: then the two
+    largest are fitted)."""
+    check_choice("axis", axis, COST_AXES)
+    rows = []
+    for model, d in df.groupby("model", sort=False):
+        d = d.sort_values(axis)
+        x = d[axis].to_numpy(dtype=float)
+        terms = [sequence_cost_terms(model, r.L, r.H, N, r.batch) for r in d.itertuples()]
+        by_term = {k: np.array([t[k] for t in terms]) for k in terms[0]}  # term -> count at each size
+        mask = dominant_mask(by_term, LEADING_TERMS[(model, axis)], DOMINANT_SHARE)
+        dominated = bool(mask.sum() >= 2)
+        if not dominated:
+            mask = np.sort(x)[-2] <= x
+        rows.append(
+            {
+                "model": model,
+                "x_from": int(x[mask].min()),
+                "x_to": int(x[mask].max()),
+                "points": int(mask.sum()),
+                "measured": loglog_slope(x[mask], d["seconds"].to_numpy(dtype=float)[mask]),
+                "model_slope": loglog_slope(x[mask], d["ops"].to_numpy(dtype=float)[mask]),
+                "asymptotic": ASYMPTOTIC_EXPONENT[(model, axis)],
+                "dominated": dominated,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def memory_decay_frame(

@@ -2,11 +2,14 @@
 
 The gradient of a loss read out at the last step, taken with respect to every earlier hidden state of an
 Elman RNN in one backward pass, next to α·ρ^(L−1); the shrink factor per step; the RNN on the adding
-problem; and the measured RNN curve that the home page's overview draws over the theory.
+problem; gradient clipping on an exploding RNN, with and without it side by side; and the measured RNN curve
+that the home page's overview draws over the theory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -22,8 +25,8 @@ from lrd_core.models.recurrent import ElmanRNN, RNNConfig
 from lrd_core.task_runs import adding_run
 from lrd_core.tasks import adding_problem
 from lrd_core.theory import ADDING_BASELINE_MSE
-from lrd_core.train import TrainConfig, Verdict, split_seed
-from lrd_core.validate import check_int
+from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
+from lrd_core.validate import check_float, check_int
 
 
 def rnn_gradient_probe(model: ElmanRNN, x: torch.Tensor, v: torch.Tensor) -> pd.DataFrame:
@@ -154,3 +157,128 @@ def lecture_demo(seed: int, device: str = "cpu", *, T: int = 20, steps: int = 60
     train_config = TrainConfig(steps=steps, lr=3e-3, batch=64)
     factories = {"RNN": lambda: adding_run(rnn_adding_model(config, seed), T, train_config, seed, device)}
     return Demo(factories, steps, partial(adding_verdict, T=T))
+
+
+# --- gradient clipping (Pascanu, Mikolov & Bengio 2013) ----------------------------------------------------------
+
+MIN_CLIP_NORM, MAX_CLIP_NORM = 0.01, 100.0  # range of the clip norm c (above 100 it never acts in these runs)
+TRAINED_MSE = ADDING_BASELINE_MSE / 2  # the clipping lesson's "trained": last 20 losses below half the baseline
+UNCLIPPED = "no clipping"  # the series name of the run without clipping
+
+
+@dataclass(frozen=True)
+class ClipDemo:
+    """The clipping lesson's run: plain SGD on a ReLU RNN in the exploding regime (W = ρ·Q, ρ > 1)."""
+
+    rho: float = 1.5  # > 1: every step multiplies the signal by up to ρ; ReLU does not saturate to stop it
+    activation: str = "relu"
+    hidden: int = 64  # H
+    T: int = 20  # length of the adding-problem sequences
+    steps: int = 1000  # SGD steps
+    lr: float = 0.1  # SGD's step is lr × the gradient: a gradient of 1e4 moves W by 1e3
+    batch: int = 64
+
+
+CLIP_DEMO = ClipDemo()
+# Measured by tests/test_vanishing.py::test_clipping_claim_holds_over_seeds (slow) at CLIP_DEMO:
+CLIP_CLAIM_NORM, CLIP_CLAIM_SEEDS = 1.0, tuple(range(5))  # the clip norm and the seeds of the claim
+CLIP_CLAIM_HELD = 5  # seeds on which the unclipped run diverged and the clipped one trained (< TRAINED_MSE)
+
+
+def check_clip_norm(value) -> float:
+    """``value`` (a number, or the text of a link's query parameter) as a clip norm in [MIN_CLIP_NORM,
+    MAX_CLIP_NORM]; ValueError naming ``clip_norm`` otherwise."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(
+                f"clip_norm must be a number in [{MIN_CLIP_NORM:g}, {MAX_CLIP_NORM:g}], got {value!r}"
+            ) from None
+    return check_float("clip_norm", value, MIN_CLIP_NORM, MAX_CLIP_NORM)
+
+
+def clipped_series(clip_norm: float) -> str:
+    """The series name of the run clipped at ``clip_norm``: "clipped at c = 1"."""
+    return f"clipped at c = {fmt(clip_norm, 3)}"
+
+
+def norm_series(clip_norm: float) -> tuple[str, str, str]:
+    """Series names of :func:`clipping_norms_long`: the unclipped run's norm, the clipped run's norm before
+    clipping and after it."""
+    clipped = clipped_series(clip_norm)
+    return f"{UNCLIPPED}: ‖∇θ L‖", f"{clipped}: ‖∇θ L‖ before clipping", f"{clipped}: after clipping"
+
+
+def clipping_race(
+    clip_norm: float, seed: int, device: str = "cpu", demo: ClipDemo = CLIP_DEMO
+) -> dict[str, Callable[[], Iterator[StepEvent]]]:
+    """Two run factories on the adding problem at ``demo``'s settings, the same seed and batches: the RNN
+    trained without clipping (series :data:`UNCLIPPED`) and with its global gradient norm clipped at
+    ``clip_norm`` (:func:`clipped_series`). Each step's event carries the gradient norm before clipping
+    (``grad_norm``) and, for the clipped run, the norm measured after clipping (``clipped_grad_norm``)."""
+    clip_norm = check_clip_norm(clip_norm)
+    config = RNNConfig(2, demo.hidden, demo.activation, "orthogonal", demo.rho, 1.0)
+
+    def run(clip: float | None) -> Iterator[StepEvent]:
+        train_config = TrainConfig(steps=demo.steps, lr=demo.lr, batch=demo.batch, clip=clip, optimizer="sgd")
+        return adding_run(rnn_adding_model(config, seed), demo.T, train_config, seed, device)
+
+    return {UNCLIPPED: partial(run, None), clipped_series(clip_norm): partial(run, clip_norm)}
+
+
+def diverged_step(history: pd.DataFrame, name: str) -> int | None:
+    """The step at which series ``name`` diverged (its loss or gradient became inf or NaN), or None."""
+    if "status" not in history:
+        return None
+    d = history[(history["series"] == name) & (history["status"] == "diverged")]
+    return int(d["step"].iloc[0]) if len(d) else None
+
+
+def clipping_norms_long(history: pd.DataFrame, clip_norm: float) -> pd.DataFrame:
+    """The gradient norms of a :func:`clipping_race` history for one log chart: columns step, value, series.
+
+    Series: each run's norm before clipping, and the clipped run's norm measured after clipping. The step
+    at which a run diverged keeps its non-finite value (the chart leaves it out; the page reports it)."""
+    clipped = clipped_series(clip_norm)
+    raw, before, after = norm_series(clip_norm)
+    frames = [
+        history.loc[history["series"] == run, ["step", "grad_norm"]]
+        .rename(columns={"grad_norm": "value"})
+        .assign(series=label)
+        for run, label in ((UNCLIPPED, raw), (clipped, before))
+    ]
+    if "clipped_grad_norm" in history:
+        measured = history.loc[history["series"] == clipped, ["step", "clipped_grad_norm"]]
+        frames.append(measured.rename(columns={"clipped_grad_norm": "value"}).assign(series=after))
+    out = pd.concat(frames, ignore_index=True)
+    return out[out["step"] > 0].astype({"value": float})
+
+
+def clipping_verdict(history: pd.DataFrame, finished: bool, *, clip_norm: float) -> Verdict | None:
+    """The clipping race in one sentence. Expected: the unclipped run diverges and the clipped one trains
+    (the mean of its last 20 losses falls below :data:`TRAINED_MSE`). Decided as soon as both have
+    happened, as soon as the clipped run diverges, or at the end."""
+    clipped, c = clipped_series(clip_norm), fmt(clip_norm, 3)
+    raw_at, clip_at = diverged_step(history, UNCLIPPED), diverged_step(history, clipped)
+    n, now = steps_run(history, clipped), recent_loss(history, clipped)
+    trained = clip_at is None and n >= 20 and now < TRAINED_MSE
+    if not finished and clip_at is None and not (raw_at is not None and trained):
+        return None
+    base = f"half the baseline is {TRAINED_MSE:.2g}"
+    if raw_at is None:
+        peak = history.loc[history["series"] == UNCLIPPED, "grad_norm"].max()
+        n_raw = steps_run(history, UNCLIPPED)
+        first = f"Without clipping the RNN did not diverge in {n_raw} steps (largest ‖∇θ L‖ {fmt(peak)})"
+    else:
+        first = f"Without clipping the RNN diverged at step {raw_at}"
+    if clip_at is not None:
+        second = f"clipped at c = {c} it diverged too, at step {clip_at}: c is too large to hold the steps"
+    elif trained:
+        second = f"clipped at c = {c} it trained: MSE {fmt(now)} after {n} steps ({base})"
+    else:
+        second = (
+            f"clipped at c = {c} it stayed finite but reached only MSE {fmt(now)} in {n} steps ({base}):"
+            " each step moves the weights by at most lr·c"
+        )
+    return Verdict(raw_at is not None and trained, f"{first}; {second}.")
