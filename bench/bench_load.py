@@ -67,8 +67,11 @@ def _start(page) -> None:
 
 def _stop(page) -> None:
     stop = page.get_by_test_id("stMain").get_by_role("button", name="Stop").first
-    if stop.is_enabled():
-        stop.click()
+    try:  # the run may end by itself between the check and the click, which disables the button
+        if stop.is_enabled():
+            stop.click(timeout=2000)
+    except Exception:  # playwright's TimeoutError: nothing left to stop
+        pass
 
 
 def single(browser, base: str, seconds: float) -> None:

@@ -7,6 +7,7 @@ marks pinned to a floor below the smallest positive value, labelled as such.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import altair as alt
@@ -30,16 +31,20 @@ def style(chart: alt.Chart, height: int = HEIGHT, *, presenter: bool = False) ->
     """
     font = PRESENTER_FONT if presenter else FONT
     big = {"titlePadding": 12, "labelPadding": 6} if presenter else {}
-    return (
-        chart.properties(height=height, width="container")
-        .configure_axis(**font, **big)
-        .configure_legend(
+    # One shallow copy with attributes set, not .properties().configure_*(): each of those deep-copies the
+    # whole chart (about 0.1 CPU-s per live redraw of a loss chart, measured); the spec is the same.
+    out = chart.copy(deep=False)
+    out.height, out.width = height, "container"
+    out.config = alt.Config(
+        axis=alt.AxisConfig(**font, **big),
+        legend=alt.LegendConfig(
             **font, symbolSize=320 if presenter else 200, labelLimit=400, rowPadding=8 if presenter else 2
-        )
-        .configure_title(fontSize=26 if presenter else 18, subtitleFontSize=20 if presenter else 14)
-        .configure_header(**font)
-        .configure_text(fontSize=20 if presenter else 14)  # labels drawn as text marks, e.g. rule()
+        ),
+        title=alt.TitleConfig(fontSize=26 if presenter else 18, subtitleFontSize=20 if presenter else 14),
+        header=alt.HeaderConfig(**font),
+        text=alt.MarkConfig(fontSize=20 if presenter else 14),  # labels drawn as text marks, e.g. rule()
     )
+    return out
 
 
 def _superscript(expr: str) -> str:
@@ -106,9 +111,13 @@ def log_floor(values) -> float:
     return 10.0 ** (math.floor(math.log10(pos.min())) - 1)
 
 
+@functools.lru_cache(maxsize=256)
 def rule(value: float, label: str, *, color: str = "gray", vertical: bool = False) -> alt.LayerChart:
     """A dashed reference line at ``value`` (horizontal, or vertical with ``vertical``), labelled at the
-    right edge (top edge) on a white halo so that curves do not strike the label through."""
+    right edge (top edge) on a white halo so that curves do not strike the label through.
+
+    Cached: a live chart redraws the same rules every tick, and building one costs ~30 ms of Altair objects.
+    Callers combine it with ``alt.layer`` / ``+``, which copy it, so the cached chart is never changed."""
     data = pd.DataFrame({"value": [value], "label": [label]})
     pos = alt.X("value:Q") if vertical else alt.Y("value:Q")
     line = alt.Chart(data).mark_rule(strokeDash=[8, 5], strokeWidth=2, color=color).encode(pos)
@@ -223,7 +232,7 @@ def log_line_chart(
                 "note:N",
                 title=None,
                 scale=alt.Scale(range=["triangle-down"]),  # else a circle
-                legend=alt.Legend(orient="bottom", labelLimit=0),
+                legend=alt.Legend(orient="top", labelLimit=0),  # a second bottom legend overflows to the right
             ),
             tooltip=[series, x, "note"],
         )

@@ -43,6 +43,21 @@ class EngineBusy(RuntimeError):
     """The waiting line is full; the message says roughly when to retry."""
 
 
+WORKER_NICE = 10  # the workers' niceness: page loads (nice 0) get the core first, training takes the rest
+
+
+def lower_priority(nice: int = WORKER_NICE) -> bool:
+    """Make the calling thread yield the CPU to the server's other threads (Linux schedules threads as tasks,
+    each with its own niceness; raising it needs no privilege). A new visitor's page then renders while
+    runs train, instead of waiting behind them on a one-core host. False where it is not supported."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+    except (AttributeError, OSError):  # not Linux/Unix
+        return False
+    return True
+
+
 def usable_cores() -> int:
     """CPUs this process may run on (its affinity mask), at least 1."""
     try:
@@ -312,6 +327,7 @@ class RunEngine:
             run.snapshot = self._snapshot_of(run, 0)
 
     def _work(self) -> None:
+        lower_priority()
         while True:
             with self._lock:
                 while not self._queue:

@@ -27,7 +27,7 @@ from lrd_core.train import StepEvent, Verdict
 RunFactory = Callable[[], Iterator[StepEvent]]
 SYNC = os.environ.get("LRD_ENGINE_SYNC") == "1"  # tests: no worker threads, fixed steps per redraw
 PROFILE = os.environ.get("LRD_PROFILE_REDRAW") == "1"  # print each redraw's CPU seconds to stderr
-REDRAW_SHARE = 0.1  # redraws may take this share of the server's CPU while a run trains
+REDRAW_SHARE = 0.06  # redraws may take this share of the server's CPU while a run trains
 MIN_TICK_S, MAX_TICK_S = 1.0, 5.0  # bounds on the seconds between redraws of an active run
 FIRST_REDRAW_S = 0.3  # assumed CPU seconds of a panel's redraw until one has been measured (Altair charts)
 
@@ -207,6 +207,8 @@ def live_panel(
         if was_active:
             run.refresh(run_engine(), steps_per_tick)
         _report(run)
+        if run.running and (run.snapshot is None or run.snapshot.status == "queued"):
+            return  # nothing to draw while waiting; a queued tick costs milliseconds, not a chart build
         if run.settings != settings:
             st.caption(f"Showing the run started with {run.settings}. Press Start to train with the current settings.")
         history = run.history()

@@ -95,15 +95,16 @@ def test_live_training_start_and_stop(server, page):
     expect(page.locator(bs.CHART_DRAWING).first).to_be_visible(timeout=bs.PAGE_LOAD_MS)
     bs.wait_until_idle(page)
 
-    main.get_by_role("button", name="Start").click()
+    main.get_by_role("button", name="Start").first.click()  # the page's first live panel (the clipping race
+    # below has its own Start)
     expect(main.get_by_test_id("stProgress").get_by_text(re.compile(r"step [1-9]\d* / \d+"))).to_be_visible(
         timeout=bs.PAGE_LOAD_MS
     )
-    stop = main.get_by_role("button", name="Stop")
+    stop = main.get_by_role("button", name="Stop").first
     expect(stop).to_be_enabled()
     stop.click()
     expect(main.get_by_text("Stopped by you")).to_be_visible(timeout=bs.PAGE_LOAD_MS)
-    expect(main.get_by_role("button", name="Stop")).to_be_disabled()
+    expect(main.get_by_role("button", name="Stop").first).to_be_disabled()
     bs.wait_until_idle(page)
 
     bs.full_page_screenshot(page, bs.SCREENSHOTS / "1_Vanishing_gradients-stopped.png")
@@ -204,3 +205,22 @@ def test_deep_link_shows_its_values_and_the_same_numbers_as_by_hand(server, page
         linked, timeout=bs.PAGE_LOAD_MS
     )
     assert "seed=3" in page.url and "rho=0.7" in page.url  # the view is now shareable as the same link
+
+
+def test_clipping_race_shows_the_unclipped_run_diverge_and_a_verdict(server, page):
+    """Page 1's second live panel: the run without clipping diverges within a few steps, the clipped one trains,
+    and the verdict says so (5 of 5 seeds in the slow test)."""
+    bs.chromium_path()
+    from playwright.sync_api import expect
+
+    page.goto(server + bs.url_path("pages/1_Vanishing_gradients.py"), timeout=bs.PAGE_LOAD_MS)
+    main = page.get_by_test_id("stMain")
+    expect(page.locator(bs.CHART_DRAWING).first).to_be_visible(timeout=bs.PAGE_LOAD_MS)
+    bs.wait_until_idle(page)
+    starts = main.get_by_role("button", name="Start")
+    expect(starts).to_have_count(2)
+    starts.nth(1).click()
+    expect(main.get_by_text(re.compile(r"Without clipping the RNN diverged at step \d+"))).to_be_visible(timeout=60_000)
+    expect(main.get_by_text(re.compile(r"^Verdict:"))).to_be_visible(timeout=60_000)
+    bs.full_page_screenshot(page, bs.SCREENSHOTS / "1_Vanishing_gradients-clipping.png")
+    expect(page.get_by_test_id(bs.EXCEPTION)).to_have_count(0)

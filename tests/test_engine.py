@@ -187,3 +187,21 @@ def test_heap_calls_reach_glibc_on_linux():
 
     on_glibc = sys.platform == "linux"  # Debian/Ubuntu hosts and Community Cloud use glibc
     assert trim_heap() is on_glibc and fix_mmap_threshold() is on_glibc
+
+
+def test_workers_train_at_a_lower_priority_than_page_loads():
+    """On a one-core host a new visitor's page must not wait behind training: workers run at niceness 10."""
+    import os
+
+    seen = []
+
+    def run():
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        yield from _events(3)
+
+    engine = RunEngine(workers=1)
+    rid = engine.submit("a", {"s": run}, 3)
+    _wait(engine, rid, lambda s: not s.active)
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [max(10, caller)]  # a worker never runs above the server's own priority
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller  # only the worker was lowered
