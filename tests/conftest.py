@@ -1,6 +1,7 @@
 """Shared fixtures: Streamlit caches are cleared around every test so results never leak between tests."""
 
 import os
+import shutil
 
 os.environ.setdefault("LRD_ENGINE_SYNC", "1")  # AppTest: the run engine advances a fixed slice per run
 
@@ -8,6 +9,8 @@ import pytest
 import streamlit as st
 import torch
 from streamlit import config
+
+from tests import browser_support as bs
 
 # Visitors see redacted errors (.streamlit/config.toml); under AppTest a failing test shows the real one.
 config.set_option("client.showErrorDetails", "full")
@@ -26,3 +29,32 @@ def _clear_streamlit_caches():
 def _one_torch_thread():
     """The suite must fit 2 cores: one intra-op thread avoids oversubscription in AppTest and browser servers."""
     torch.set_num_threads(1)
+
+
+# --- browser tests (tests/test_browser*.py): one server and one chromium per test module -------------------
+
+
+@pytest.fixture(scope="module")
+def chromium_exe() -> str | None:
+    return shutil.which("chromium")  # None: each test skips, or FAILS under CI=true (bs.chromium_path)
+
+
+@pytest.fixture(scope="module")
+def server(chromium_exe):
+    if chromium_exe is None:  # no server for a test that is about to skip or fail
+        yield None
+        return
+    with bs.streamlit_server() as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_exe):
+    if chromium_exe is None:
+        yield None
+        return
+    sync_api = bs.playwright_sync_api()  # skips without the package (fails under CI=true)
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_exe, headless=True, args=bs.CHROMIUM_ARGS, timeout=60_000)
+        yield b
+        b.close()

@@ -9,7 +9,6 @@ Start, watch the progress move, Stop.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,32 +20,6 @@ from tests import browser_support as bs
 
 pytestmark = pytest.mark.browser
 CHARTLESS = {"pages/10_Exercises.py"}  # questions and answer boxes, no chart
-
-
-@pytest.fixture(scope="module")
-def chromium_exe() -> str | None:
-    return shutil.which("chromium")  # None: each test skips, or FAILS under CI=true (bs.chromium_path)
-
-
-@pytest.fixture(scope="module")
-def server(chromium_exe):
-    if chromium_exe is None:  # no server for a test that is about to skip or fail
-        yield None
-        return
-    with bs.streamlit_server() as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_exe):
-    if chromium_exe is None:
-        yield None
-        return
-    sync_api = bs.playwright_sync_api()  # skips without the package (fails under CI=true)
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_exe, headless=True, args=bs.CHROMIUM_ARGS, timeout=60_000)
-        yield b
-        b.close()
 
 
 @pytest.fixture

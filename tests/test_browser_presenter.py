@@ -10,7 +10,6 @@ human to look at. The spec config itself is checked without a browser below.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import altair as alt
@@ -76,32 +75,6 @@ def _overlaps(boxes: list[dict]) -> list[str]:
             if dx > 2 and dy > 2:
                 bad.append(f"chart {a['chart']}: {a['text']!r} overlaps {b['text']!r}")
     return bad
-
-
-@pytest.fixture(scope="module")
-def chromium_exe() -> str | None:
-    return shutil.which("chromium")
-
-
-@pytest.fixture(scope="module")
-def server(chromium_exe):
-    if chromium_exe is None:
-        yield None
-        return
-    with bs.streamlit_server() as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_exe):
-    if chromium_exe is None:
-        yield None
-        return
-    sync_api = bs.playwright_sync_api()
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_exe, headless=True, args=bs.CHROMIUM_ARGS, timeout=60_000)
-        yield b
-        b.close()
 
 
 @pytest.fixture
