@@ -165,8 +165,10 @@ class RunEngine:
         abandon_s: float = 30.0,
         keep_s: float = 600.0,
         sync_steps: int = 10,
+        nice: int = WORKER_NICE,
     ):
         self.workers = usable_cores() if workers is None else check_int("workers", workers, 0, 64)
+        self.nice = check_int("nice", nice, 0, 19)  # the worker threads' niceness (see lower_priority)
         self.slice_s = check_float("slice_s", slice_s, 0.0, 10.0, lo_open=True)
         self.queue_limit = check_int("queue_limit", queue_limit, 0, 10_000)
         self.abandon_s = check_float("abandon_s", abandon_s, 0.0, 1e6, lo_open=True)
@@ -327,7 +329,7 @@ class RunEngine:
             run.snapshot = self._snapshot_of(run, 0)
 
     def _work(self) -> None:
-        lower_priority()
+        lower_priority(self.nice)
         while True:
             with self._lock:
                 while not self._queue:

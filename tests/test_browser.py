@@ -63,7 +63,8 @@ def test_live_training_start_and_stop(server, page):
     bs.chromium_path()
     from playwright.sync_api import expect
 
-    page.goto(server + bs.url_path("pages/1_Vanishing_gradients.py"), timeout=bs.PAGE_LOAD_MS)
+    # 5,000 steps (~35 CPU-s): the default 600 can finish on its own before Stop is clicked
+    page.goto(server + bs.url_path("pages/1_Vanishing_gradients.py") + "?steps=5000", timeout=bs.PAGE_LOAD_MS)
     main = page.get_by_test_id("stMain")  # Streamlit's own toolbar has a "Stop" button too
     expect(page.locator(bs.CHART_DRAWING).first).to_be_visible(timeout=bs.PAGE_LOAD_MS)
     bs.wait_until_idle(page)
