@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 
 import altair as alt
+import pandas as pd
 import streamlit as st
+from pandas.io.formats.style import Styler
 
 from lrd_core import export
 from lrd_core.charts import HEIGHT, style
@@ -44,6 +46,16 @@ def chart(c: alt.TopLevelMixin, *, height: int | None = None, name: str | None =
             icon=":material/download:",
             type="tertiary",
         )
+
+
+def table(data: pd.DataFrame | Styler, *, hide_index: bool = False) -> None:
+    """A table: ``st.dataframe`` (sortable, scrollable), or in presenter mode ``st.table``, whose HTML cells the
+    presenter CSS enlarges (the canvas grid of ``st.dataframe`` cannot be, see :mod:`lrd_ui.presenter`)."""
+    if not presenting():
+        st.dataframe(data, hide_index=hide_index or None)
+        return
+    styler = data if isinstance(data, Styler) else data.style
+    st.table(styler.hide(axis="index") if hide_index else styler)
 
 
 def source(fn, label: str | None = None) -> None:

@@ -151,7 +151,7 @@ lengths = np.array([10, 50, 100, 200, 500, 1000])
 table = pd.DataFrame({"L": lengths, "S_RNN(L) = α·ρ^(L−1)": theory.signal_magnitude(rho, lengths, alpha)})
 measured = df.set_index("lag")["grad_norm"]
 table["measured at distance L − 1"] = [measured.get(L - 1, np.nan) for L in lengths]
-st.dataframe(
+show.table(
     table.astype({"L": str}).map(lambda v: v if isinstance(v, str) else "—" if np.isnan(v) else f"{v:.3e}"),
     hide_index=True,
 )

@@ -121,7 +121,7 @@ st.markdown(
     "The same product measured two ways in float64, T = 50: from the gates the forward pass recorded, and by "
     "autograd with every gate held fixed. They agree to rounding:"
 )
-st.dataframe(identity(hidden, bias, g.seed).pipe(lambda d: d.style.format(table_formats(d))))
+show.table(identity(hidden, bias, g.seed).pipe(lambda d: d.style.format(table_formats(d))))
 show.source(gating.direct_path_derivative)
 
 section("2 · The whole gradient: RNN, LSTM and GRU side by side")
@@ -157,7 +157,7 @@ so a solid line can be flatter than its dashes, and with gates near 1 it can
 even creep upward. The measured shrink per step, next to the gates:
 """
 )
-st.dataframe(
+show.table(
     factors.rename(
         columns={
             "measured": "measured factor per step",
@@ -227,7 +227,7 @@ settings = (
 def render(history: pd.DataFrame) -> None:
     show.chart(charts.loss_chart(history, baseline=baseline, solved=solved, y_title=y_title), height=320)
     if len(history):
-        st.dataframe(race_summary(history, solved), hide_index=True)
+        show.table(race_summary(history, solved), hide_index=True)
 
 
 try:

@@ -92,7 +92,7 @@ and adds nothing: R = 1 + 2(k − 1)(2^(d+1) − 1).
 )
 
 section("2 · Formula against measurement, all three stacks")
-st.dataframe(field_table(k, d, g.seed), hide_index=True)
+show.table(field_table(k, d, g.seed), hide_index=True)
 st.caption("gaps: lags inside the field that no path reaches (0: the field is one solid block).")
 show.source(convolutions.tcn_reach)
 show.source(CausalConv1d, "Source: one causal, dilated convolution")

@@ -106,7 +106,7 @@ b.metric(
 )
 names = {"vocab_size": "V", "chars_per_token": "c", "closed_form": "W·c", "measured": "measured"}
 mine_all = window[window["corpus"] == corpus].rename(columns=names)[list(names.values())].reset_index(drop=True)
-st.dataframe(mine_all.style.format({"c": "{:.3f}", "W·c": "{:,.0f}", "measured": "{:,.0f}"}), hide_index=True)
+show.table(mine_all.style.format({"c": "{:.3f}", "W·c": "{:,.0f}", "measured": "{:,.0f}"}), hide_index=True)
 st.caption(
     f"Characters covered by {W:,} tokens of held-out {corpus} text. W·c: the closed form. measured: the mean "
     f"over every run of {W:,} consecutive tokens."

@@ -110,7 +110,7 @@ oscillation but its modes decay 1, 2, 3, … times faster. Reach below: the last
 lag where |K| is still above 10⁻³ of its peak, over 16 channels.
 """
 )
-st.dataframe(reach.style.format({**table_formats(reach), "median reach": "{:.0f}"}), hide_index=True)
+show.table(reach.style.format({**table_formats(reach), "median reach": "{:.0f}"}), hide_index=True)
 show.source(s4d.s4d_kernel)
 
 section("2 · Memory: e^(−L/τ) against an LSTM's f̄^L")
@@ -193,7 +193,7 @@ slopes = pd.concat(
     ]
 )
 slopes["fitted over"] = slopes["x_from"].astype(str) + " to " + slopes["x_to"].astype(str)
-st.dataframe(
+show.table(
     slopes[["axis", "model", "fitted over", "measured", "model_slope", "asymptotic"]]
     .rename(columns={"measured": "measured exponent", "model_slope": "model exponent", "asymptotic": "as size → ∞"})
     .style.format({"measured exponent": "{:.2f}", "model exponent": "{:.2f}", "as size → ∞": "{:g}"}),

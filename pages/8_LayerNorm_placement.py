@@ -133,7 +133,7 @@ the input). That projection alone is √(2/D) from the identity: the dashed line
 Autograd's Jacobians match the three forms to rounding:
 """
 )
-st.dataframe(identity.style.format(table_formats(identity, 2)), hide_index=True)
+show.table(identity.style.format(table_formats(identity, 2)), hide_index=True)
 show.source(Residual, "Source: one sublayer with its residual and LayerNorm")
 
 section("3 · The gap grows with depth")
@@ -237,7 +237,7 @@ def render(history: pd.DataFrame) -> None:
             )
     if len(history):
         summary = race_summary(history, layernorm.LN_SOLVED)
-        st.dataframe(summary, hide_index=True)
+        show.table(summary, hide_index=True)
         status = history.groupby("series")["status"].last()
         for row in summary.to_dict("records"):
             if status[row["model"]] == "done" and pd.isna(row["solved at step"]):

@@ -62,7 +62,7 @@ st.markdown(
 forecast half-hour:
 """
 )
-st.dataframe(naive[["all", *rd.WEEKDAYS]].style.format("{:.3f}"))
+show.table(naive[["all", *rd.WEEKDAYS]].style.format("{:.3f}"))
 st.markdown(
     f"""
 Yesterday is a fine guess from Tuesday to Friday and a bad one on Saturday

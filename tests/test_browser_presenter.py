@@ -173,3 +173,32 @@ def test_run_settings_are_hidden_while_presenting_and_come_back(server, page):
     main.get_by_text("Show controls").click()
     expect(steps).to_be_visible(timeout=bs.PAGE_LOAD_MS)
     expect(start).to_be_visible()
+
+
+def _table_script():
+    import pandas as pd
+    import streamlit as st
+
+    from lrd_ui import show
+    from lrd_ui.presenter import PRESENTER_KEY
+
+    st.session_state[PRESENTER_KEY] = st.query_params.get("presenter") == "1"
+    df = pd.DataFrame({"L": [10, 100], "value": [0.5, 0.25]})
+    show.table(df, hide_index=True)
+    show.table(df.style.format({"value": "{:.1f}"}))
+
+
+@pytest.mark.parametrize("presenting", [False, True])
+def test_tables_become_html_tables_in_presenter_mode(presenting):
+    """st.dataframe's canvas cannot be enlarged by CSS: in presenter mode show.table draws st.table (HTML, which
+    the presenter CSS enlarges) with the same rows; elsewhere the sortable st.dataframe."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_table_script)
+    if presenting:
+        at.query_params["presenter"] = "1"
+    at.run()
+    assert not at.exception
+    tables, frames = at.table, at.dataframe
+    assert (len(tables), len(frames)) == ((2, 0) if presenting else (0, 2))
+    assert all(len(t.value) == 2 for t in (tables if presenting else frames))
