@@ -190,16 +190,16 @@ def fmt(x: float, digits: int = 2, *, sci: bool | None = None) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def fmt_column(values, digits: int = 4) -> list[str]:
-    """Every value of a column by :func:`fmt` with one shared form (fixed or scientific) for the column."""
-    sci = scientific(values)
-    return [fmt(v, digits, sci=sci) for v in np.asarray(values, dtype=float).ravel()]
-
-
 def column_formatter(values, digits: int = 4):
-    """A ``Styler.format`` formatter for one column: ``df.style.format({c: column_formatter(df[c])})``."""
+    """A ``Styler.format`` formatter for one column: ``df.style.format({c: column_formatter(df[c])})``: :func:`fmt`
+    with one shared form (fixed or scientific) for the whole column."""
     sci = scientific(values)
     return lambda v: fmt(v, digits, sci=sci)
+
+
+def fmt_column(values, digits: int = 4) -> list[str]:
+    """Every value of a column as :func:`column_formatter` writes it."""
+    return list(map(column_formatter(values, digits), np.asarray(values, dtype=float).ravel()))
 
 
 def table_formats(df: pd.DataFrame, digits: int = 4) -> dict:
