@@ -22,8 +22,8 @@ MAX_TCN_KERNEL = 8  # k: taps per causal convolution
 MAX_TCN_TOP_LAYER = 10  # d: layers (or residual blocks) l = 0..d with dilation 2**l
 MAX_TCN_CHANNELS = 128  # C: channels of every convolution layer
 MAX_TCN_PROBE_LEN = 40_000  # T for the receptive-field probe: above the largest R(k, d) the caps allow
-MAX_TCN_TRAIN_SEQ_LEN = 1024  # T for live lag-parity training (no loop over t: the cost is linear in T)
-MAX_LAG = 512  # lag of the lag-parity task
+MAX_TCN_TRAIN_SEQ_LEN = 3264  # T for live lag-parity training: MAX_LAG + 64 scored steps (the cost is linear in T)
+MAX_LAG = 3200  # lag of the lag-parity task: past the largest R the Convolutions page allows (3,067)
 
 # Attention (the "Attention" page)
 MAX_SEQ2SEQ_SYMBOLS = 64  # V: alphabet of the reversal / copy task

@@ -132,6 +132,20 @@ series = convolutions.parity_series(R, lag)
 train_config = TrainConfig(steps=steps, lr=1e-3, batch=32)
 train_net = TCNConfig(1, channels, k, d, variant)
 settings = f"{variant}, k={k}, d={d}, C={channels}, lags {sorted(series.values())}, steps={steps}, seed={g.seed}"
+sizing_net = convolutions.tcn_tagger(train_net, 0)  # only its layer widths are read
+batches = {
+    v: convolutions.parity_batches(sizing_net, convolutions.parity_length(v), train_config.batch, 128)[0]
+    for v in series.values()
+}
+if small := {v: b for v, b in batches.items() if b < train_config.batch}:
+    settings += f", batch {min(small.values())}-{train_config.batch}"
+    st.caption(
+        "Memory cap: "
+        + ", ".join(f"lag {v} trains on {b} sequences per step" for v, b in sorted(small.items()))
+        + f" (not {train_config.batch}): a step at these lengths would otherwise hold more than "
+        f"{convolutions.PARITY_STEP_BYTES // 2**20} MB. Fewer sequences per step make learning slower and noisier; "
+        "a lag at or past R stays at 50 % at any batch size."
+    )
 
 
 META = "tcn_parity_meta"  # (R, series) of the run on show, written when Start builds it

@@ -15,6 +15,7 @@ from lrd_core.experiments.convolutions import (
     parity_series,
     tcn_tagger,
 )
+from lrd_core.limits import MAX_LAG
 from lrd_core.models.tcn import TCN, VARIANTS, TCNConfig
 from lrd_core.task_runs import parity_accuracy
 from lrd_core.tasks import IGNORE_INDEX, lag_parity
@@ -215,7 +216,8 @@ def test_lag_parity_rejects_bad_arguments(args, name):
 def test_parity_lags_bracket_the_receptive_field():
     assert parity_lags(64, 40) == [32, 40, 63, 64, 128]
     assert parity_lags(2, 1) == [1, 2, 4]
-    assert parity_lags(1534, 40) == [40]  # R - 1, R and beyond exceed MAX_LAG
+    assert parity_lags(1534, 40) == [40, 767, 1533, 1534, 3068]  # the largest dilated stack: R and 2R trainable
+    assert parity_lags(3067, 40) == [40, 1533, 3066, 3067]  # the largest residual stack: 2R exceeds MAX_LAG
     assert parity_series(64, 63) == {
         "lag 32 (≈ R/2)": 32,
         "lag 63 (= R − 1)": 63,
@@ -233,6 +235,27 @@ def test_same_seed_same_numbers():
     assert [bool(m) for _, _, m in a] == [True, False, True, False, True]
     c = [e.loss for e in lag_parity_run(tcn_tagger(config, 4), 5, tc, 4)]
     assert c != [loss for loss, _, _ in a]
+
+
+def test_long_lags_train_on_fewer_sequences_within_the_memory_cap(monkeypatch):
+    # Widths counted by hand: residual k 4, d 8, C 64 has 9 blocks x 2 convolutions of 64 channels, plus the
+    # 1x1 skip of the first block (1 -> 64 channels): 18 x 64 + 64 = 1216 channel-steps per time step.
+    net = convolutions.tcn_tagger(TCNConfig(1, 64, 4, 8, "residual"), 0)
+    T = convolutions.parity_length(3067)
+    assert T == 3067 + 64
+    batch, eval_batch = convolutions.parity_batches(net, T, 32, 128)
+    per_seq = convolutions.TRAIN_BYTES_PER_CELL * T * 1216
+    assert batch * per_seq <= convolutions.PARITY_STEP_BYTES < (batch + 1) * per_seq
+    eval_per_seq = convolutions.EVAL_BYTES_PER_CELL * T * 64
+    assert eval_batch * eval_per_seq <= convolutions.PARITY_STEP_BYTES < (eval_batch + 1) * eval_per_seq
+    # the page's default (dilated k 2, d 5, C 32, lag 40) keeps its sizes, so its seeded numbers do not move
+    small = convolutions.tcn_tagger(TCNConfig(1, 32, 2, 5), 0)
+    assert convolutions.parity_batches(small, convolutions.parity_length(40), 32, 128) == (32, 128)
+    # and a capped run draws its held-out and training batches at those sizes
+    drawn = []
+    monkeypatch.setattr(convolutions, "lag_parity", lambda b, *a: drawn.append(b) or lag_parity(b, *a))
+    list(lag_parity_run(net, 3067, TrainConfig(steps=1, lr=1e-3, batch=32), seed=0, eval_every=1))
+    assert drawn == [eval_batch, batch]
 
 
 def test_parity_accuracy_counts_only_scored_steps():
@@ -298,7 +321,7 @@ def test_page_defaults_show_measured_equal_formula_and_train_live():
 @pytest.mark.parametrize("k,d,stack", [(2, 0, "undilated"), (4, 8, "residual"), (4, 8, "dilated")])
 def test_page_extremes(k, d, stack):
     at = _page()
-    at.query_params.update({"k": str(k), "d": str(d), "stack": stack, "lag": "512", "steps": "2000", "C": "64"})
+    at.query_params.update({"k": str(k), "d": str(d), "stack": stack, "lag": str(MAX_LAG), "steps": "2000", "C": "64"})
     at.run()
     assert not at.exception and not at.error
     R = TCNConfig(kernel_size=k, top_layer=d, variant=stack).receptive_field

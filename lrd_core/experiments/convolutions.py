@@ -7,6 +7,7 @@ for lags inside R and cannot solve at or beyond it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from functools import partial
 
@@ -172,6 +173,25 @@ PARITY_MARGIN = 64  # scored steps per sequence beyond the lag: T = max(128, lag
 
 
 MAX_SWEEP_LAGS = 12  # lags trained one after another by lag_sweep
+PARITY_STEP_BYTES = 128 * 2**20  # activation memory one lag-parity training step (or evaluation) may hold
+# Bytes autograd keeps per sequence, time step and output channel of every convolution (input, pre-activation,
+# activation and mask): measured 134 B per channel-step for 9 convolutions (dilated, k 4, d 8, C 32, T 1600)
+# and 287-323 B for 18 (residual): 15-18 B per convolution, so 16 B x channels x convolutions.
+TRAIN_BYTES_PER_CELL = 16
+EVAL_BYTES_PER_CELL = 32  # no-grad forward, per channel of its widest layer: measured 32 B (dilated, residual)
+
+
+def parity_batches(model: torch.nn.Module, T: int, batch: int, eval_batch: int) -> tuple[int, int]:
+    """(training batch, evaluation batch) no larger than asked whose estimated activations at length T fit in
+    PARITY_STEP_BYTES (at least 1 each). Long lags (T in the thousands) train on fewer sequences per step
+    instead of allocating gigabytes; the defaults (T 128) are far below the cap and keep their sizes."""
+    widths = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv1d)]
+    train_per_seq = TRAIN_BYTES_PER_CELL * T * max(1, sum(widths))
+    eval_per_seq = EVAL_BYTES_PER_CELL * T * max([1, *widths])
+    return (
+        max(1, min(batch, PARITY_STEP_BYTES // train_per_seq)),
+        max(1, min(eval_batch, PARITY_STEP_BYTES // eval_per_seq)),
+    )
 
 
 def parity_length(lag: int) -> int:
@@ -213,10 +233,14 @@ def lag_parity_run(
     the event's ``metrics["accuracy"]`` is the accuracy on one held-out batch of
     ``eval_batch`` sequences, drawn first from the data generator of ``seed``;
     training batches follow from the same generator, on the CPU, then move to
-    ``device``. T defaults to :func:`parity_length` (lag).
+    ``device``. T defaults to :func:`parity_length` (lag). Both batches shrink where their activations would
+    pass PARITY_STEP_BYTES (:func:`parity_batches`): long lags train on fewer sequences per step.
     """
     lag = check_int("lag", lag, 1, MAX_LAG)
     T = parity_length(lag) if T is None else check_int("T", T, lag + 1, MAX_TCN_TRAIN_SEQ_LEN)
+    batch, eval_batch = parity_batches(model, T, config.batch, eval_batch)
+    if batch != config.batch:
+        config = dataclasses.replace(config, batch=batch)
     return heldout_run(
         model,
         lambda b, g: lag_parity(b, T, lag, g),
