@@ -26,12 +26,16 @@ def _apply(sizes: Mapping[str, Mapping[str, Any]]) -> None:
         st.session_state[key] = value
 
 
-def size_values(sizes: Mapping[str, Mapping[str, Any]], *, help: str | None = None) -> dict[str, Any]:
+def size_values(
+    sizes: Mapping[str, Mapping[str, Any]], *, help: str | None = None, full_size_checked: str | None = None
+) -> dict[str, Any]:
     """Draw the Lecture / Full size control and return the chosen size's widget values (key -> value).
 
     ``sizes`` maps ``LECTURE`` and ``FULL`` to the values of the widgets the size governs. Pass each
     value as that widget's default (``st.slider(..., value=v["steps"], key="steps")``): a fresh page takes
     the size's values, and switching size moves every governed widget to the new size's value.
+    ``full_size_checked``: how this page's claim is checked at Full size where that is less than the Lecture
+    size's seeds 0-4 (a clause: "by a slow test on seed 0 only"); shown under the control at Full size.
     """
     check_sizes(sizes)
     choice = st.segmented_control(
@@ -46,4 +50,9 @@ def size_values(sizes: Mapping[str, Mapping[str, Any]], *, help: str | None = No
         or "Lecture: small enough that the contrast shows within about 20 s of Start on one CPU core. "
         "Full size: the larger settings for self-study (minutes).",
     )
+    if choice == FULL and full_size_checked:
+        st.caption(
+            f"At Full size this page's claim is checked {full_size_checked} (the Lecture size's on seeds 0-4); "
+            "the verdict below reports what your run did."
+        )
     return dict(sizes[choice or LECTURE])

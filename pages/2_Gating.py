@@ -170,7 +170,7 @@ show.table(
 show.source(gating.gating_gradient_probe)
 
 section("3 · The race: same seed, same batches, same step budget")
-v = size_values(gating.SIZES)
+v = size_values(gating.SIZES, full_size_checked=gating.FULL_SIZE_CHECKED)
 c1, c2, c3, c4 = st.columns(4)
 task = c1.selectbox(
     "Task",

@@ -112,7 +112,7 @@ attended to as well, a few steps away rather than T − t.
 show.source(attention.encoder_gradient_probe)
 
 section("2 · Train both: reverse a sequence of random symbols")
-v = size_values(attention.SIZES)
+v = size_values(attention.SIZES, full_size_checked=attention.FULL_SIZE_CHECKED)
 c1, c2, c3 = st.columns(3)
 train_T = c1.slider("Sequence length", 5, 30, v["train_T"], 1, key="train_T", bind="query-params")
 steps = c2.slider("Steps (same budget for both)", 100, 1500, v["steps"], 100, key="steps", bind="query-params")

@@ -215,7 +215,7 @@ st.caption(
 )
 
 section(f"5 · Train it: delayed recall of one of {RECALL_SYMBOLS} symbols")
-v = size_values(state_space.SIZES)
+v = size_values(state_space.SIZES, full_size_checked=state_space.FULL_SIZE_CHECKED)
 c1, c2 = st.columns(2)
 T = c1.select_slider(
     "Delay T", [50, 100, 250, 500, MAX_SSM_TRAIN_SEQ_LEN], v["recall_T"], key="recall_T", bind="query-params"

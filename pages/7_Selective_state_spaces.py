@@ -72,7 +72,7 @@ show.source(s6.S6.forward, "Source: the S6 block's forward pass")
 show.source(s6.selective_scan)
 
 section("2 · The race: selective copying, S6 against S4D of the same size")
-v = size_values(selective.SIZES)
+v = size_values(selective.SIZES, full_size_checked=selective.FULL_SIZE_CHECKED)
 c1, c2, c3, c4 = st.columns(4)
 L = c1.select_slider("Length L", [16, 32, 64, 128, 256], v["sel_L"], key="sel_L", bind="query-params")
 k = c2.select_slider("Data tokens k", [1, 2, 4, 8], v["sel_k"], key="sel_k", bind="query-params")

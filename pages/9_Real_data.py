@@ -75,7 +75,7 @@ simplest model with the right reach is hard to beat.
 show.source(rd.seasonal_naive)
 
 section("3 · Race 1: a TCN that sees 128 half-hours against one that sees 512")
-v = size_values(rx.SIZES)
+v = size_values(rx.SIZES, full_size_checked=rx.FULL_SIZE_CHECKED)
 c1, c2, c3, c4 = st.columns(4)
 short_r = c1.select_slider("Short reach", SHORT_REACHES, 128, key="short_reach", bind="query-params")
 long_r = c2.select_slider("Long reach", LONG_REACHES, 512, key="long_reach", bind="query-params")

@@ -7,7 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrd_core.experiments import attention, convolutions, gating, layernorm, long_context, state_space, vanishing
+from lrd_core.experiments import (
+    attention,
+    convolutions,
+    gating,
+    layernorm,
+    long_context,
+    real_data,
+    selective,
+    state_space,
+    vanishing,
+)
 from lrd_core.lecture import (
     DEMO_TOPICS,
     FULL,
@@ -29,7 +39,9 @@ SIZED = {  # page script -> experiments module with SIZES
     "pages/4_Attention.py": attention,
     "pages/5_Long_context.py": long_context,
     "pages/6_State_space_models.py": state_space,
+    "pages/7_Selective_state_spaces.py": selective,
     "pages/8_LayerNorm_placement.py": layernorm,
+    "pages/9_Real_data.py": real_data,
 }
 
 
@@ -77,6 +89,17 @@ def test_size_control_and_deep_links_select_each_size(path):
         kinds = ("slider", "select_slider", "selectbox", "toggle")
         widgets = {w.key: w.value for kind in kinds for w in getattr(at, kind)}
         assert {k: widgets[k] for k in sizes[size]} == sizes[size]
+        # where the Full-size claim is checked on fewer seeds than the Lecture size's, the page says so there
+        said = [c.value for c in at.caption if "At Full size this page's claim is checked" in c.value]
+        limited = getattr(SIZED[path], "FULL_SIZE_CHECKED", None)
+        assert said == (
+            [
+                f"At Full size this page's claim is checked {limited} (the Lecture size's on seeds 0-4); "
+                "the verdict below reports what your run did."
+            ]
+            if size == FULL and limited
+            else []
+        ), said
     key, value = next((k, v) for k, v in sizes[FULL].items() if isinstance(v, int) and not isinstance(v, bool))
     at = open_page(path, query={"size": FULL, key: str(value)})
     at.run()

@@ -391,6 +391,8 @@ SIZES = {  # widget key -> value of the race's widgets; the race has its own gat
         "race_rho": 1.0,
     },
 }
+# tests/test_gating.py::test_lstm_solves_adding_100_and_rnn_does_not (about 4 CPU-min a seed)
+FULL_SIZE_CHECKED = "by a slow test on seed 0 only"
 
 
 def race_verdict(history: pd.DataFrame, finished: bool, *, task: str, T: int, solved: float, baseline: float):

@@ -411,6 +411,7 @@ SIZES = {  # widget key -> value of the race's widgets
     LECTURE: {"sel_L": 32, "sel_k": 2, "sel_steps": 400},
     FULL: {"sel_L": 64, "sel_k": 4, "sel_steps": 1000},
 }
+FULL_SIZE_CHECKED = "by a slow test on seeds 0-2"  # tests/test_selective.py, the seeds (1,000 steps each)
 RACE_LR = 1e-2  # the learning-rate widget's default
 
 

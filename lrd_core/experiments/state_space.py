@@ -369,6 +369,8 @@ SIZES = {  # widget key -> value of the race's widgets
     LECTURE: {"recall_T": 100, "recall_steps": 100},
     FULL: {"recall_T": 250, "recall_steps": 200},
 }
+# tests/test_ssm.py::test_s4d_beats_lstm_on_delayed_recall (about 1.5 CPU-min a seed)
+FULL_SIZE_CHECKED = "by a slow test on seed 0 only"
 
 
 def recall_verdict(history: pd.DataFrame, finished: bool, *, T: int) -> Verdict | None:
