@@ -77,11 +77,12 @@ def _recurrence(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torc
     """x_l = a_l x_{l−1} + b_l along the first dimension (L, ...) -> x of b's shape, without autograd.
     ``reverse``: x_l = a_{l+1} x_{l+1} + b_l from the end (the adjoint recurrence of the backward pass)."""
     out, n = torch.empty_like(b), b.shape[0]
+    a_s, b_s, out_s = a.unbind(0), b.unbind(0), out.unbind(0)  # views, taken once: no indexing in the loop
     first = n - 1 if reverse else 0
-    out[first] = b[first]  # the first state is its own input
+    out_s[first].copy_(b_s[first])  # the first state is its own input
     for t in range(n - 2, -1, -1) if reverse else range(1, n):
         prev = t + 1 if reverse else t - 1
-        torch.addcmul(b[t], a[prev] if reverse else a[t], out[prev], out=out[t])
+        torch.addcmul(b_s[t], a_s[prev] if reverse else a_s[t], out_s[prev], out=out_s[t])
     return out
 
 
