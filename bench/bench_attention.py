@@ -1,8 +1,9 @@
 """Self-attention forward + backward time and autograd memory for L = 256 .. 4096, and the fitted log-log slope.
 
-One head of width 64, batch 1, float32, one thread, from ``lrd_core.attention.self_attention_cost`` (fastest of
-5 repeats per L; memory = bytes autograd keeps for the backward pass). Doubling L should cost 4x once the
-L x L score matrix dominates, i.e. slope 2 on a log-log chart. Run from the repo root:
+One head of width 64, batch 1, float32, one thread, from
+``lrd_core.experiments.attention_cost.self_attention_cost`` (fastest of 5 repeats per L; memory = bytes
+autograd keeps for the backward pass). Doubling L should cost 4x once the L x L score matrix dominates,
+i.e. slope 2 on a log-log chart. Run from the repo root:
 ``python -m bench.bench_attention`` (about 30 s).
 """
 
@@ -15,7 +16,7 @@ from lrd_core import (
     gradients,
     theory,
 )
-from lrd_core.experiments import attention
+from lrd_core.experiments import attention_cost
 
 LENGTHS = (256, 512, 1024, 2048, 4096)
 LARGE = 1024  # the slope is fitted over L >= LARGE, where the quadratic term dominates
@@ -24,7 +25,7 @@ REPEATS, D_MODEL, SEED = 5, 64, 0
 
 def main() -> None:
     header("Self-attention: forward + backward against L")
-    cost = attention.self_attention_cost(LENGTHS, d_model=D_MODEL, seed=SEED, repeats=REPEATS)
+    cost = attention_cost.self_attention_cost(LENGTHS, d_model=D_MODEL, seed=SEED, repeats=REPEATS)
     cost = cost[cost["method"] == "naive"]  # the L x L formula (the fused kernel is on the page)
     print(f"one head, d = {D_MODEL}, batch 1, float32, fastest of {REPEATS}")
     print(f"{'L':>6} | {'ms':>9} | {'x previous':>10} | {'saved MiB':>9} | {'x previous':>10}")

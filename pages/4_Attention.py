@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from lrd_core import charts, limits, theory, topic_charts
-from lrd_core.experiments import attention
+from lrd_core.experiments import attention, attention_cost
 from lrd_core.lecture import fmt
 from lrd_core.models.seq2seq import Attention, Seq2SeqConfig
 from lrd_core.models.transformer import self_attention
@@ -50,9 +50,9 @@ def gradient_probe(T: int, hidden: int, kind: str, bidirectional: bool, seed: in
 
 
 @st.cache_data(max_entries=16, show_spinner="Timing self-attention…")
-def attention_cost(max_L: int, seed: int) -> pd.DataFrame:
+def timed_cost(max_L: int, seed: int) -> pd.DataFrame:
     lengths = [2**k for k in range(6, max_L.bit_length())]
-    return attention.self_attention_cost(lengths, d_model=COST_D, seed=seed, repeats=COST_REPEATS)
+    return attention_cost.self_attention_cost(lengths, d_model=COST_D, seed=seed, repeats=COST_REPEATS)
 
 
 st.markdown(
@@ -159,19 +159,19 @@ show.source(Attention.forward, "Source: one attention step, scores to context")
 
 section("3 · The bill: O(L²) work, and O(L²) memory only when the L × L matrix is stored")
 max_L = st.select_slider("Longest L to time", [256, 512, 1024, 2048, 4096], 2048, key="max_L", bind="query-params")
-if (timed_L := attention.longest_timed_length(max_L, COST_D)) < max_L:
+if (timed_L := attention_cost.longest_timed_length(max_L, COST_D)) < max_L:
     st.warning(
         f"Longest L reduced from {max_L} to {timed_L}: the naive formula at L = {max_L} would hold three L × L "
-        f"matrices, {attention.naive_attention_peak_bytes(max_L, COST_D) / 2**20:.0f} MB, over the "
+        f"matrices, {attention_cost.naive_attention_peak_bytes(max_L, COST_D) / 2**20:.0f} MB, over the "
         f"{limits.MAX_PROBE_BYTES / 2**20:.0f} MB one probe may use on this shared server."
     )
-cost = attention_cost(timed_L, g.seed)
-fits = attention.cost_slopes(cost, COST_D).set_index(["method", "quantity"])
-frames = attention.cost_with_models(cost, COST_D)
+cost = timed_cost(timed_L, g.seed)
+fits = attention_cost.cost_slopes(cost, COST_D).set_index(["method", "quantity"])
+frames = attention_cost.cost_with_models(cost, COST_D)
 left, right = st.columns(2)
 for col, where, title, dashed in (
-    ("seconds", left, "forward + backward seconds (log)", (attention.TIME_MODEL,)),
-    ("saved_bytes", right, "bytes kept for backward (log)", tuple(attention.MEMORY_MODELS.values())),
+    ("seconds", left, "forward + backward seconds (log)", (attention_cost.TIME_MODEL,)),
+    ("saved_bytes", right, "bytes kept for backward (log)", tuple(attention_cost.MEMORY_MODELS.values())),
 ):
     with where:
         show.chart(
@@ -187,7 +187,7 @@ for col, where, title, dashed in (
             ),
             height=380,
         )
-        for method, name in attention.COST_METHODS.items():
+        for method, name in attention_cost.COST_METHODS.items():
             fit = fits.loc[(method, col)]
             st.metric(
                 f"{name}: fitted slope, L = {fit['L_from']} to {fit['L_to']}",

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lrd_core import gradients, theory
-from lrd_core.experiments import attention
+from lrd_core.experiments import attention, attention_cost
 from lrd_core.experiments.attention import attention_race, greedy_accuracy, seq2seq_model
 from lrd_core.models.seq2seq import Attention, Seq2Seq, Seq2SeqConfig, seq2seq_loss
 from lrd_core.models.transformer import self_attention
@@ -117,7 +117,7 @@ def test_reversal_task_layout():
         (lambda: symbol_sequences(2, 0, _gen(), 8), "T"),
         (lambda: symbol_sequences(2, 5, _gen(), 8, "sort"), "task"),
         (lambda: attention.encoder_gradient_probe(10_000, 0), "T"),
-        (lambda: attention.self_attention_cost([10**6]), "L"),
+        (lambda: attention_cost.self_attention_cost([10**6]), "L"),
         (lambda: gradients.loglog_slope([1.0], [2.0]), "x and y"),
         (lambda: theory.power_law_through([0.0, 1.0], 1.0, 1.0), "L"),
     ],
@@ -169,7 +169,7 @@ def test_greedy_accuracy_of_an_oracle_is_one():
 
 
 def test_self_attention_memory_grows_quadratically():
-    cost = attention.self_attention_cost([512, 1024, 2048], repeats=1)
+    cost = attention_cost.self_attention_cost([512, 1024, 2048], repeats=1)
     naive = cost[cost["method"] == "naive"]
     slope = gradients.loglog_slope(naive["L"], naive["saved_bytes"])  # bytes are exact: no timing noise
     # the naive version keeps L² + 3LD + 3D² floats (D = 64): over L = 512..2048 the log-log slope of that
@@ -189,7 +189,7 @@ def test_saved_bytes_are_the_hand_counted_floats(L):
     275 456 floats, 4.6x apart; at L = 64, 28 672 and 28 736.
     """
     D = 64
-    cost = attention.self_attention_cost([L], d_model=D, repeats=1).set_index("method")
+    cost = attention_cost.self_attention_cost([L], d_model=D, repeats=1).set_index("method")
     assert cost.loc["naive", "saved_bytes"] == 4 * (L * L + 3 * L * D + 3 * D * D)
     assert cost.loc["sdpa", "saved_bytes"] == 4 * (4 * L * D + L + 3 * D * D)
     for method in ("naive", "sdpa"):  # the library's model says the same
@@ -203,14 +203,14 @@ def test_sdpa_gives_the_naive_output_and_both_are_timed():
     g = _gen(4)
     x = torch.randn(2, 300, 32, generator=g, requires_grad=True)
     W = [torch.randn(32, 32, generator=g) / 32**0.5 for _ in range(3)]
-    naive, fused = self_attention(x, *W), attention.sdpa_attention(x, *W)
+    naive, fused = self_attention(x, *W), attention_cost.sdpa_attention(x, *W)
     torch.testing.assert_close(fused, naive, atol=1e-5, rtol=1e-5)
     (gx_naive,) = torch.autograd.grad(naive.square().sum(), x)
     (gx_fused,) = torch.autograd.grad(fused.square().sum(), x)
     torch.testing.assert_close(gx_fused, gx_naive, atol=1e-4, rtol=1e-4)
-    cost = attention.self_attention_cost([64, 128], repeats=1)
+    cost = attention_cost.self_attention_cost([64, 128], repeats=1)
     assert sorted(cost["method"]) == ["naive", "naive", "sdpa", "sdpa"]
-    assert set(cost["series"]) == set(attention.COST_METHODS.values())
+    assert set(cost["series"]) == set(attention_cost.COST_METHODS.values())
     assert (cost["seconds"] > 0).all() and cost.groupby("method")["L"].apply(list).map(sorted).tolist() == [
         [64, 128],
         [64, 128],
@@ -224,8 +224,8 @@ def test_cost_slopes_fit_only_where_the_leading_term_dominates():
     time: 2L²D >= 3/4 (2L²D + 3LD²)  <=>  L >= 4.5 D = 288, so L = 512..2048;
     naive memory: L² >= 3/4 (L² + 3LD + 3D²)  <=>  L² >= 3(3LD + 3D²): L = 1024 qualifies (1 048 576 >= 626 688),
     512 does not (262 144 < 331 776); fused memory: 4LD + L >= 3/4 (4LD + L + 3D²) <=> 257 L >= 36 864, L >= 144."""
-    cost = attention.self_attention_cost([64, 128, 256, 512, 1024, 2048], repeats=1)
-    fits = attention.cost_slopes(cost).set_index(["method", "quantity"])
+    cost = attention_cost.self_attention_cost([64, 128, 256, 512, 1024, 2048], repeats=1)
+    fits = attention_cost.cost_slopes(cost).set_index(["method", "quantity"])
     assert fits.loc[("naive", "seconds"), ["L_from", "L_to"]].tolist() == [512, 2048]
     assert fits.loc[("naive", "saved_bytes"), ["L_from", "L_to"]].tolist() == [1024, 2048]
     assert fits.loc[("sdpa", "saved_bytes"), ["L_from", "L_to"]].tolist() == [256, 2048]
@@ -301,7 +301,7 @@ def test_page_renders_probe_metrics_and_cost_slopes():
     with_attn = float(values["attention: first 10 / last 10"])
     assert with_attn / no_attn > 1e3
     slopes = {m.label: (float(m.value), m.delta) for m in at.metric if "fitted slope" in m.label}
-    naive, fused = attention.COST_METHODS["naive"], attention.COST_METHODS["sdpa"]
+    naive, fused = attention_cost.COST_METHODS["naive"], attention_cost.COST_METHODS["sdpa"]
     assert len(slopes) == 4  # time and memory, each for the naive formula and for F.scaled_dot_product_attention
     # Memory (bytes are exact, no noise): the fitted slopes ARE the models' over the stated ranges, hand-computed
     # as polyfit slopes of log(count) on log L, D = 64: naive L² + 3LD + 3D² over L = 1024, 2048 -> 1.871;

@@ -4,7 +4,8 @@ and the clamp a page shows when a size would not fit (issue 18, item 4)."""
 import pytest
 import torch
 
-from lrd_core.experiments import attention, layernorm
+from lrd_core import gradients
+from lrd_core.experiments import attention_cost, layernorm
 from lrd_core.limits import MAX_PROBE_BYTES
 from lrd_core.models.transformer import self_attention
 from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS, copy_memory
@@ -97,8 +98,8 @@ def test_naive_attention_estimate_bounds_the_saved_tensors(L):
     g = torch.Generator().manual_seed(0)
     W = [torch.randn(D, D, generator=g) for _ in range(3)]
     x = torch.randn(1, L, D, generator=g, requires_grad=True)
-    _, saved = attention.saved_bytes(lambda: self_attention(x, *W))
-    estimate = attention.naive_attention_peak_bytes(L, D)
+    _, saved = gradients.saved_bytes(lambda: self_attention(x, *W))
+    estimate = attention_cost.naive_attention_peak_bytes(L, D)
     assert estimate == 4 * (3 * L * L + 8 * L * D + 6 * D * D)
     assert estimate / 3 <= saved <= estimate / 2
 
@@ -106,13 +107,13 @@ def test_naive_attention_estimate_bounds_the_saved_tensors(L):
 def test_longest_timed_length_keeps_the_naive_pass_in_the_budget():
     # At D = 64: L = 2048 needs 4·(3·2048² + 8·2048·64 + 6·64²) = 54,624,256 bytes (52 MB, fits 64 MB);
     # L = 4096 needs 4·(3·4096² + 8·4096·64 + 6·64²) = 209,813,504 bytes (200 MB, does not).
-    assert attention.naive_attention_peak_bytes(2048) == 54_624_256
-    assert attention.naive_attention_peak_bytes(4096) == 209_813_504
-    assert attention.longest_timed_length(4096) == 2048
-    assert attention.longest_timed_length(2048) == 2048
-    assert attention.longest_timed_length(256) == 256
+    assert attention_cost.naive_attention_peak_bytes(2048) == 54_624_256
+    assert attention_cost.naive_attention_peak_bytes(4096) == 209_813_504
+    assert attention_cost.longest_timed_length(4096) == 2048
+    assert attention_cost.longest_timed_length(2048) == 2048
+    assert attention_cost.longest_timed_length(256) == 256
     with pytest.raises(ValueError, match="max_L"):
-        attention.longest_timed_length(10**6)
+        attention_cost.longest_timed_length(10**6)
 
 
 def test_attention_page_clamps_the_longest_length_with_a_warning():
