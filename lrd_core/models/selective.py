@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from lrd_core.models.heads import linear_head
@@ -101,6 +102,7 @@ class _SequentialScan(torch.autograd.Function):
         return x
 
     @staticmethod
+    @once_differentiable  # the backward writes in place; a second derivative raises instead of being wrong
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a, x = ctx.saved_tensors
         g = _recurrence(a, grad.contiguous(), reverse=True)
@@ -149,7 +151,7 @@ def selective_scan(
     if delta_softplus:
         delta = F.softplus(delta)
     if method == "sequential":  # layout (L, batch, N, D): steps outermost, channels innermost and contiguous,
-        # so every broadcast below runs along D in unit stride (with N, often 8-16, innermost: 1.6x slower)
+        # so every broadcast below runs along D in unit stride (N innermost made the scan 1.4x slower, measured)
         delta_l, u_l = (t.permute(2, 0, 1).unsqueeze(2).contiguous() for t in (delta, u))  # (L, batch, 1, D)
         B_l, C_l = (t.permute(2, 0, 1).unsqueeze(-1).contiguous() for t in (B, C))  # (L, batch, N, 1)
         dA = torch.exp(delta_l * A.t().contiguous())  # (L, batch, N, D): Ā_l = exp(Δ_l A)
