@@ -169,34 +169,7 @@ def live_panel(
     None; it is shown above the charts, green when the expected contrast appeared, amber when not. The
     function given when Start was pressed judges the run (it carries the settings the run was built with).
     """
-    run: LiveRun | None = st.session_state.get(key)
-    if run is not None and run.snapshot is None:
-        run.refresh(run_engine(), 0)
-    active = run is not None and run.running
-    left, right, _ = st.columns([1, 1, 4])
-    left.button(
-        "Start",
-        key=key + "_start",
-        type="primary",
-        disabled=active,
-        icon=":material/play_arrow:",
-        on_click=_start,
-        args=(key, factories, total_steps, settings, verdict),
-        width="stretch",
-    )
-    right.button(
-        "Stop",
-        key=key + "_stop",
-        disabled=not active,
-        icon=":material/stop:",
-        on_click=_stop,
-        args=(key,),
-        width="stretch",
-    )
-    if err := st.session_state.get(key + "_error"):
-        st.error(err)
 
-    @st.fragment(run_every=tick_seconds(key) if active else None)
     def ticker() -> None:
         run: LiveRun | None = st.session_state.get(key)
         if run is None:
@@ -223,5 +196,40 @@ def live_panel(
         if was_active and not run.running:
             st.rerun()  # the whole page, so the timer is switched off and Start is enabled again
 
-    ticker()
+    @st.fragment
+    def panel() -> None:
+        # Start and Stop live inside this fragment, so a click reruns the panel only, not the whole page (a
+        # page's rerun took the core from the run it had just started: bench/bench_load.py, README).
+        run: LiveRun | None = st.session_state.get(key)
+        if run is not None and run.snapshot is None:
+            run.refresh(run_engine(), 0)
+        active = run is not None and run.running
+        left, right, _ = st.columns([1, 1, 4])
+        left.button(
+            "Start",
+            key=key + "_start",
+            type="primary",
+            disabled=active,
+            icon=":material/play_arrow:",
+            on_click=_start,
+            args=(key, factories, total_steps, settings, verdict),
+            width="stretch",
+        )
+        right.button(
+            "Stop",
+            key=key + "_stop",
+            disabled=not active,
+            icon=":material/stop:",
+            on_click=_stop,
+            args=(key,),
+            width="stretch",
+        )
+        if err := st.session_state.get(key + "_error"):
+            st.error(err)
+        if active:  # a nested fragment with a timer: each tick redraws the curves only
+            st.fragment(run_every=tick_seconds(key))(ticker)()
+        else:  # no timer: a finished or never-started panel draws once
+            ticker()
+
+    panel()
     return st.session_state.get(key)

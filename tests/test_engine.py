@@ -64,7 +64,10 @@ def test_fifo_order_and_at_most_k_running():
         engine.submit(f"owner{i}", {"s": lambda i=i: _events(20, work_s=0.002, started=starts[i], gate=gate)}, 20)
         for i in range(5)
     ]
-    time.sleep(0.2)  # both workers have taken a run and wait at the gate
+    deadline = time.monotonic() + 20.0  # both workers warm torch up, then each takes a run and waits at the gate
+    while engine.stats()["running"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # a third worker, if there were one, would have taken run 3 by now
     assert engine.stats()["running"] == 2 and engine.stats()["queued"] == 3
     assert [engine.snapshot(r).position for r in ids[2:]] == [1, 2, 3]
     gate.set()
