@@ -10,6 +10,9 @@ waiting for the worker. ``cancel`` takes effect at the end of the current slice.
 ``abandon_s`` seconds (its visitor left) is cancelled and its models freed; finished runs are forgotten after
 ``keep_s`` seconds without a read.
 
+Workers pause between steps while a visitor's page is being built (:mod:`lrd_core.foreground`): on a one-core
+host a page otherwise shares the interpreter lock with training and loads several times slower.
+
 Models are built when a run is admitted, not when it is queued: a factory is called on the worker.
 
 ``workers=0`` is the synchronous mode for tests: nothing runs in the background and :meth:`RunEngine.pump`
@@ -28,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from lrd_core.foreground import wait_for_pages
 from lrd_core.heap import trim_heap
 from lrd_core.limits import MAX_QUEUED_RUNS, MAX_RUN_CPU_SECONDS
 from lrd_core.train import StepEvent, event_row
@@ -128,13 +132,17 @@ class _Run:
         self.factories = {}
         self.status = "running"
 
-    def advance(self, max_rounds: int | None, slice_s: float | None) -> None:
+    def advance(self, max_rounds: int | None, slice_s: float | None, pause: Callable[[], float] | None = None) -> None:
         """Advance the unfinished series round-robin, one step each per round, until ``max_rounds`` rounds or
         ``slice_s`` CPU seconds have passed (whichever is given and comes first), the run ends or its budget
-        is spent. Series stay in lockstep: a slice always ends after a whole round."""
+        is spent. Series stay in lockstep: a slice always ends after a whole round. ``pause`` is called before
+        every round: the workers wait there while a page is built (sleeping costs no budget); a slice that
+        waited ends after that wait."""
         t0 = time.thread_time()
         rounds = 0
         while self.iterators:
+            if pause is not None and pause() and rounds:
+                break  # it waited for a page: end the slice, so a Stop or the next snapshot is not held up
             for name, it in list(self.iterators.items()):
                 event = next(it, None)
                 if event is not None:
@@ -178,6 +186,7 @@ class RunEngine:
         keep_s: float = 600.0,
         sync_steps: int = 10,
         nice: int = WORKER_NICE,
+        yield_to_pages: bool = True,
     ):
         self.workers = usable_cores() if workers is None else check_int("workers", workers, 0, 64)
         self.nice = check_int("nice", nice, 0, 19)  # the worker threads' niceness (see lower_priority)
@@ -186,6 +195,7 @@ class RunEngine:
         self.abandon_s = check_float("abandon_s", abandon_s, 0.0, 1e6, lo_open=True)
         self.keep_s = check_float("keep_s", keep_s, 0.0, 1e7, lo_open=True)
         self.sync_steps = check_int("sync_steps", sync_steps, 1, 10_000)
+        self._pause = wait_for_pages if yield_to_pages else None  # workers only; pump never waits
         self._lock = threading.Condition()
         self._runs: dict[int, _Run] = {}
         self._queue: deque[_Run] = deque()
@@ -325,13 +335,13 @@ class RunEngine:
         for i, run in enumerate(self._queue, start=1):
             run.snapshot = self._snapshot_of(run, i)
 
-    def _advance(self, run: _Run, max_rounds: int | None, slice_s: float | None) -> None:
+    def _advance(self, run: _Run, max_rounds: int | None, slice_s: float | None, pause=None) -> None:
         """One slice of ``run`` (started first if needed), then its new snapshot; errors end the run."""
         try:
             if run.status == "queued":
                 run.start()
             if not run.cancelled:
-                run.advance(max_rounds, slice_s)
+                run.advance(max_rounds, slice_s, pause)
         except Exception as err:  # a bug in one run must not take the worker down; the page shows it
             logging.getLogger(__name__).exception("run %d failed", run.run_id)  # the traceback stays in the log
             run.finish("error", f"the run failed: {type(err).__name__}: {err}")
@@ -356,7 +366,7 @@ class RunEngine:
                 self._publish_queue_locked()
             started = time.monotonic()
             while True:
-                self._advance(run, None, self.slice_s)
+                self._advance(run, None, self.slice_s, self._pause)
                 if run.status not in ACTIVE:
                     break
                 self.reap()

@@ -22,6 +22,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lrd_core.engine import HISTORY_COLUMNS, STOPPED_BY_USER, EngineBusy, RunEngine, Snapshot, usable_cores
+from lrd_core.foreground import wait_for_pages
 from lrd_core.train import StepEvent, Verdict
 
 RunFactory = Callable[[], Iterator[StepEvent]]
@@ -175,8 +176,10 @@ def live_panel(
         if run is None:
             st.info("Press **Start** to train live; **Stop** ends the run at any step.")
             return
-        t0 = time.thread_time()
         was_active = run.running
+        if was_active:  # another visitor's page is being built: let it have the core first
+            wait_for_pages(max_wait_s=1.0)
+        t0 = time.thread_time()
         if was_active:
             run.refresh(run_engine(), steps_per_tick)
         _report(run)

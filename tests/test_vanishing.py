@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lrd_core import gradients, theory
+from lrd_core import gradients, limits, theory
 from lrd_core.experiments import vanishing
 from lrd_core.models.recurrent import ElmanRNN, RNNConfig
 from lrd_core.train import TrainConfig, events_frame, train
@@ -328,3 +328,14 @@ def test_clipping_claim_holds_over_seeds():
         ok = raw[-1].status == "diverged" and clipped[-1].status == "done" and last20 < (1 / 6) / 2
         held.append((seed, ok, raw[-1].step, float(last20)))
     assert sum(ok for _, ok, _, _ in held) >= vanishing.CLIP_CLAIM_HELD, held
+
+
+def test_probe_without_jacobians_measures_the_same_signal_and_leaves_the_bound_out():
+    """The page draws this first at sizes whose T spectral norms are slow (the deep link H = 256, T = 1,000)."""
+    config = RNNConfig(hidden_size=16, activation="tanh", rho=0.9)
+    full = vanishing.vanishing_probe(config, 40, seed=3)
+    quick = vanishing.vanishing_probe(config, 40, seed=3, jacobians=False)
+    pd.testing.assert_frame_equal(quick.drop(columns=["jac_norm", "bound"]), full.drop(columns=["jac_norm", "bound"]))
+    assert quick["jac_norm"].isna().all() and quick["bound"].isna().all() and full["bound"].notna().all()
+    assert vanishing.jacobian_work(256, 1000) > vanishing.SLOW_JACOBIAN_WORK  # the deep link: bound drawn later
+    assert vanishing.jacobian_work(64, limits.MAX_SEQ_LEN) < vanishing.SLOW_JACOBIAN_WORK  # the default H, any T

@@ -8,6 +8,7 @@ that the home page's overview draws over the theory.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -29,7 +30,7 @@ from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
 from lrd_core.validate import check_float, check_int
 
 
-def rnn_gradient_probe(model: ElmanRNN, x: torch.Tensor, v: torch.Tensor) -> pd.DataFrame:
+def rnn_gradient_probe(model: ElmanRNN, x: torch.Tensor, v: torch.Tensor, jacobians: bool = True) -> pd.DataFrame:
     """Gradient of L = v . h_T with respect to every h_t of an Elman RNN, one sequence per row of x.
 
     x: (B, T, D); v: (H,). Returns a tidy DataFrame with one row per (sequence, t):
@@ -37,7 +38,8 @@ def rnn_gradient_probe(model: ElmanRNN, x: torch.Tensor, v: torch.Tensor) -> pd.
     ``jac_norm`` ||J_t||_2 = ||diag(phi'(a_t)) W||_2 (J_1 has no h_0 to act on
     but is reported for completeness), ``saturation`` mean |phi'(a_t)| and
     ``bound`` = ||dL/dh_T|| * prod_{k=t+1..T} ||J_k||_2, the upper bound from
-    sub-multiplicativity, which ``grad_norm`` never exceeds.
+    sub-multiplicativity, which ``grad_norm`` never exceeds. ``jacobians=False`` leaves out the T spectral norms
+    (the costly part: :func:`jacobian_work`), and ``jac_norm`` and ``bound`` are NaN.
     """
     B, T, _ = x.shape
     check_int("T", T, 1, MAX_SEQ_LEN)
@@ -46,11 +48,12 @@ def rnn_gradient_probe(model: ElmanRNN, x: torch.Tensor, v: torch.Tensor) -> pd.
     loss = (states[-1] @ v.to(states[-1])).sum()  # sum over the batch: rows stay independent
     grad_norm = grad_norms_through_time(states, loss)  # (B, T)
     with torch.no_grad():
-        jac = jacobian_norms(model, pre).double()  # (B, T)
+        nan = torch.full_like(grad_norm, math.nan, dtype=torch.float64)
+        jac = jacobian_norms(model, pre).double() if jacobians else nan  # (B, T)
         sat = model.dphi(pre).abs().mean(dim=-1)  # (B, T)
         # bound_t = ||g_T|| * prod_{k>t} ||J_k||: reverse cumulative product, shifted by one
         tail = torch.flip(torch.cumprod(torch.flip(jac[:, 1:], [1]), dim=1), [1])  # (B, T-1)
-        bound = grad_norm[:, -1:].double() * torch.cat([tail, torch.ones_like(jac[:, :1])], dim=1)
+        bound = grad_norm[:, -1:].double() * torch.cat([tail, torch.ones_like(jac[:, :1])], dim=1) if jacobians else nan
     t = np.arange(1, T + 1)
     frames = [
         pd.DataFrame(
@@ -84,7 +87,9 @@ def jacobian_norms(model: ElmanRNN, pre: torch.Tensor, max_bytes: int = MAX_PROB
     return torch.cat(parts, dim=1)  # (B, T)
 
 
-def vanishing_probe(config, T: int, seed: int, batch: int = 1, device: str = "cpu") -> pd.DataFrame:
+def vanishing_probe(
+    config, T: int, seed: int, batch: int = 1, device: str = "cpu", jacobians: bool = True
+) -> pd.DataFrame:
     """Build an Elman RNN from ``config`` and seed, feed it adding-problem inputs of length T, probe it.
 
     Model weights, inputs and the read-out direction are drawn on the CPU from
@@ -98,7 +103,16 @@ def vanishing_probe(config, T: int, seed: int, batch: int = 1, device: str = "cp
     model = ElmanRNN(config, g)
     x, _ = adding_problem(batch, T, g)
     v = readout_direction(config.hidden_size, g)
-    return rnn_gradient_probe(model.to(dev), x.to(dev), v.to(dev))
+    return rnn_gradient_probe(model.to(dev), x.to(dev), v.to(dev), jacobians)
+
+
+SLOW_JACOBIAN_WORK = 2e9  # T·H³ above which the spectral norms take about a second or more on one core
+
+
+def jacobian_work(hidden_size: int, T: int, batch: int = 1) -> float:
+    """B·T·H³: the work of T spectral norms of H x H Jacobians (one SVD each). Measured on one core: 5.3 s at
+    T = 1000, H = 256 (1.7e10), so SLOW_JACOBIAN_WORK is about 0.6 s."""
+    return float(batch) * T * hidden_size**3
 
 
 def decay_per_step(df: pd.DataFrame) -> float:
