@@ -10,17 +10,21 @@ loop on that core (the worker's per-step overhead is one dict per step). Target:
 then a seventh opens the home page (seconds to its first chart), an eighth opens the heaviest deep link
 (``DEEP_LINK``: seconds to its first chart, MB the server grew meanwhile), then everyone leaves; prints the
 server's peak RSS, each run's progress or queue position after ``--seconds``, any exception box a visitor saw,
-and RSS 60 s after the last visitor left. Targets: peak RSS <= 1,000 MB, home and deep-link first chart
-<= 5 s, deep link <= 150 MB extra, no exception box, RSS after leaving <= after the first visit + 300 MB.
+and RSS 60 s after the last visitor left. The same two visits are first made on the idle server (another seed,
+so nothing is cached for the measured ones), and the ratios loaded / idle are printed: the browser's own
+share of the seconds (bundle, layout, drawing) depends on the machine, the ratio much less. Targets: peak
+RSS <= 1,000 MB, home and deep-link first chart <= 5 s, deep link <= 150 MB extra, no exception box, RSS
+after leaving <= after the first visit + 300 MB.
 
 The bench process (and so chromium, which it starts) is pinned to the cores the server is not on: a
 visitor's browser runs on the visitor's machine, not on the host, so it must not take the server's core.
 For the same reason the hall's six training visitors share one chromium started at the lowest priority
-(``nice -n 19``) on the *server's* core (``--crowd-cpus``, default ``--cpus``), where it only gets what the
-server leaves idle: the home-page and deep-link visitors, whose seconds are measured, have a chromium of their
-own at normal priority on the other core, as if on their own laptops. Measured: with the six tabs on the
-measured browser's core (niced or not), their live charts filled that core and the home page's first chart
-took 12-17 s, waiting for the other visitors' rendering; with them on the server's core, 6.3 s.
+(``nice -n 19``, and autogroup niceness 19) on the *server's* core (``--crowd-cpus``, default ``--cpus``),
+where it only gets what the server leaves idle: the home-page and deep-link visitors, whose seconds are
+measured, have a chromium of their own at normal priority on the other core, as if on their own laptops.
+Measured: with the six tabs on the measured browser's core (niced or not), their live charts filled that core
+and the home page's first chart took 12-17 s, waiting for the other visitors' rendering; with them on the
+server's core, 4.4-6.3 s.
 
 Needs ``chromium`` and ``playwright`` (see README). A few minutes per mode.
 """
@@ -48,6 +52,7 @@ RUN_PAGES = (
     "pages/5_Long_context.py",
     "pages/6_State_space_models.py",
     "pages/8_LayerNorm_placement.py",
+    "pages/7_Selective_state_spaces.py",  # last: the hall takes the first six
 )
 DEEP_LINK = "/Vanishing_gradients?H=256&T=1000&act=relu&init=gaussian&xscale=5.0&seed=1"  # the issue's worst probe
 DEEP_TARGET_S, DEEP_TARGET_MB = 5.0, 150.0
@@ -133,43 +138,49 @@ def hall(browser, base: str, seconds: float, pw, crowd_cpus: str | None = None) 
         _hall(browser, crowd, base, seconds)
 
 
+def _first_chart(browser, url: str, pid: int, label: str) -> tuple[float, float, float]:
+    """Open ``url`` in a fresh context: (seconds to its first drawn chart, server RSS MB before, peak RSS MB
+    meanwhile, sampled every 250 ms). Prints the load phases."""
+    page = browser.new_context(viewport=bs.VIEWPORT).new_page()
+    before = peak = bs.rss_mb(pid)
+    t0 = time.monotonic()
+    page.goto(url, timeout=bs.PAGE_LOAD_MS)
+    loaded = time.monotonic() - t0
+    chart = page.locator(bs.CHART_DRAWING).first
+    while True:
+        peak = max(peak, bs.rss_mb(pid))
+        try:
+            chart.wait_for(timeout=250)
+            break
+        except Exception:  # playwright's TimeoutError: not drawn yet
+            if time.monotonic() - t0 > bs.PAGE_LOAD_MS / 1000:
+                raise
+    seconds = time.monotonic() - t0
+    print(f"{label}: page loaded {loaded:.1f} s, first chart {seconds:.1f} s")
+    _first_chart.pages.append(page)
+    return seconds, before, max(peak, bs.rss_mb(pid))
+
+
+_first_chart.pages = []  # opened pages, closed when everyone leaves
+
+
 def _hall(browser, crowd, base: str, seconds: float) -> None:
     """``crowd``: the training visitors' (low-priority) browser; ``browser``: the measured visitors'."""
     pid = bs.LAST_SERVER_PID
     first = _open(crowd, base, RUN_PAGES[0])
     after_first = bs.rss_mb(pid)
+    # the same two visits on the idle server first, with another seed so that nothing is cached for the
+    # measured ones: the browser's own share of the time (bundle, layout, drawing) is in both
+    idle_home, _, _ = _first_chart(browser, base + "/?seed=2", pid, "home, idle server")
+    idle_deep, _, _ = _first_chart(browser, base + DEEP_LINK.replace("seed=1", "seed=2"), pid, "deep link, idle server")
     pages = [first] + [_open(crowd, base, s) for s in RUN_PAGES[1:6]]
     peak = bs.rss_mb(pid)
     for page in pages:
         _start(page)
     t0 = time.monotonic()
-    home = browser.new_context(viewport=bs.VIEWPORT).new_page()
-    home.goto(base + "/", timeout=bs.PAGE_LOAD_MS)
-    home_loaded = time.monotonic() - t0
-    home.get_by_role("heading", level=1).first.wait_for(timeout=bs.PAGE_LOAD_MS)
-    home_title = time.monotonic() - t0
-    home.locator(bs.CHART_DRAWING).first.wait_for(timeout=bs.PAGE_LOAD_MS)
-    home_s = time.monotonic() - t0
-    print(f"home: page loaded {home_loaded:.1f} s, title {home_title:.1f} s, first chart {home_s:.1f} s")
-    before_deep = bs.rss_mb(pid)
-    peak = max(peak, before_deep)
-    deep = browser.new_context(viewport=bs.VIEWPORT).new_page()
-    t1 = time.monotonic()
-    deep.goto(base + DEEP_LINK, timeout=bs.PAGE_LOAD_MS)
-    print(f"deep link: page loaded {time.monotonic() - t1:.1f} s")
-    deep_peak = before_deep
-    chart = deep.locator(bs.CHART_DRAWING).first
-    while True:  # sample RSS while the deep link's probe runs, until its first chart is drawn
-        deep_peak = max(deep_peak, bs.rss_mb(pid))
-        try:
-            chart.wait_for(timeout=250)
-            break
-        except Exception:  # playwright's TimeoutError: not drawn yet
-            if time.monotonic() - t1 > bs.PAGE_LOAD_MS / 1000:
-                raise
-    deep_s = time.monotonic() - t1
-    deep_mb = max(deep_peak, bs.rss_mb(pid)) - before_deep
-    peak = max(peak, deep_peak)
+    home_s, _, home_peak = _first_chart(browser, base + "/", pid, "home, under load")
+    deep_s, before_deep, deep_peak = _first_chart(browser, base + DEEP_LINK, pid, "deep link, under load")
+    deep_mb, peak = deep_peak - before_deep, max(peak, home_peak, deep_peak)
     while time.monotonic() - t0 < seconds:
         peak = max(peak, bs.rss_mb(pid))
         time.sleep(1.0)
@@ -181,15 +192,25 @@ def _hall(browser, crowd, base: str, seconds: float) -> None:
         errors = page.get_by_test_id(bs.EXCEPTION).count()
         shown = f"step {bar[0]}/{bar[1]}, {bar[2]:.1f} s training in {bar[3]:.1f} s" if bar else "no progress bar"
         print(f"{script} | {shown}{' | queued' if queued else ''}{' | EXCEPTION' if errors else ''}")
-    boxes = sum(p.get_by_test_id(bs.EXCEPTION).count() for p in (*pages, home, deep))
-    for page in [*pages, home, deep]:
+    measured = _first_chart.pages
+    boxes = sum(p.get_by_test_id(bs.EXCEPTION).count() for p in (*pages, *measured))
+    for page in [*pages, *measured]:
         page.context.close()
+    measured.clear()
     time.sleep(60)
     left = bs.rss_mb(pid)
     print(f"RSS after the first visit {after_first:.0f} MB, peak {peak:.0f} MB, 60 s after leaving {left:.0f} MB")
     result("peak server RSS, MB", peak, f"<= {RSS_TARGET_MB:g}", peak <= RSS_TARGET_MB, "{:.0f}")
     result("home page first chart under load, s", home_s, f"<= {HOME_TARGET_S:g}", home_s <= HOME_TARGET_S, "{:.1f}")
     result("deep link first chart under load, s", deep_s, f"<= {DEEP_TARGET_S:g}", deep_s <= DEEP_TARGET_S, "{:.1f}")
+    result(
+        "home under load / idle server (same browser)",
+        home_s / idle_home,
+        "(1.0: the load costs nothing)",
+        True,
+        "{:.2f}x",
+    )
+    result("deep link under load / idle server", deep_s / idle_deep, "(1.0: the load costs nothing)", True, "{:.2f}x")
     result("deep link extra server memory, MB", deep_mb, f"<= {DEEP_TARGET_MB:g}", deep_mb <= DEEP_TARGET_MB, "{:.0f}")
     result("exception boxes seen by visitors", boxes, "== 0", boxes == 0, "{:d}")
     grown = left - after_first

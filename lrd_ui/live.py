@@ -178,7 +178,7 @@ def live_panel(
             return
         was_active = run.running
         if was_active:  # another visitor's page is being built: let it have the core first
-            wait_for_pages(max_wait_s=1.0)
+            wait_for_pages(max_wait_s=3.0)
         t0 = time.thread_time()
         if was_active:
             run.refresh(run_engine(), steps_per_tick)

@@ -83,8 +83,8 @@ st.markdown(
 Each sequence has L = {L} positions: {k} data tokens (of {N_SYMBOLS} symbols) at random places among noise
 tokens, then {k} markers at which the model must name the data tokens in order (Gu & Dao 2023, Sec. 4.1.1).
 Guessing scores {CHANCE:.1%}. Both models: width {WIDTH}, state size N = {STATE}, 2 layers, a per-step
-read-out, Adam with 50 warm-up steps, gradient clipping at 1, batch 32, the same seed and the same batches.
-A much wider S4D can learn the task too, slowly, by brute force: the contrast needs **matched sizes**.
+read-out, Adam with 50 warm-up steps, gradient clipping at 1, batch {selective.RACE_BATCH}, the same seed and the
+same batches. A much wider S4D can learn the task too, slowly, by brute force: the contrast needs **matched sizes**.
 """
 )
 config = selective.race_config(steps, lr)

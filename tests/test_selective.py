@@ -344,25 +344,27 @@ def test_scan_timing_measures_both_methods_and_their_agreement():
 
 def _final_metrics(kind, seed, fixed=False, steps=1000):
     """Train one racer of the Full-size race (L = 64, k = 4) for ``steps``; its last metrics and CPU seconds."""
-    config = TrainConfig(steps=steps, lr=1e-2, batch=32, clip=1.0, warmup_steps=50)
+    config = exp.race_config(steps, exp.RACE_LR)
     start = time.thread_time()
     events = list(exp.race_run(kind, 64, 4, config, seed, fixed_positions=fixed, eval_every=steps))
     assert events[-1].status == "done", f"{events[-1].message} (the host is too loaded for this test)"
     return events[-1].metrics, time.thread_time() - start
 
 
-# Measured on a shared 2-core host (taskset, torch 1 thread), L = 64, k = 4, 1,000 steps, token accuracy at the
-# markers on 256 held-out sequences, seeds 0 / 1 / 2:
-#   S6: 93.5 / 98.4 / 92.4 % (first >= 90 % at steps 940 / 800 / 940 with an evaluation every 20 steps);
-#     60-67 CPU-s per 1,000 steps here (the issue's pilot: 17-37 s to 90 %). The issue's ">= 95 % on every
-#     seed" held for seed 1 only, so 85 % is asserted.
-#   S4D of the same width (16) and N (8): 47.9 / 60.7 / 60.9 % (issue: <= 65 %; asserted <= 68 %).
-#   S4D with the data at fixed positions: 98.7 / 100 / 100 % (issue: >= 88 %).
-#   Mean Δ near data tokens (a data token and the 3 steps its convolution still shows it) over mean Δ on the
-#     other noise tokens, all channels: 1.99 / 1.39 / 2.78 (0.61 on seed 0 with ATEN_CPU_CAPABILITY=default:
-#     not asserted, see below); in the most selective channel
-#     1750 / 331 / 100. Counting the data token alone (first layer, one probe sequence) gave 3.2 / 1.0 / 0.7: Δ
-#     answers through the causal convolution, one to three steps late.
+# Measured on the 2-core host (torch 1 thread, two seeds at once, the server's heap settings), L = 64, k = 4,
+# 1,000 steps, batch 48 (RACE_BATCH), token accuracy at the markers on 256 held-out sequences, seeds 0 / 1 / 2:
+#   S6: 100 / 96.0 / 99.0 % in 42.0 / 43.3 / 43.5 CPU-s (the issue: >= 95 % within 45 CPU-s). At batch 32 it was
+#     93.5 / 98.4 / 92.4 %; a linear decay of the rate or a rate of 1.5e-2 or 2e-2 did worse on some seed.
+#   S4D of the same width (16) and N (8): 50.4 / 64.0 / 64.2 % (issue: <= 65 %; asserted <= 68 %: the margin
+#     under 65 % is one point on two seeds).
+#   S4D with the data at fixed positions: 98.6 / 100 / 98.1 % (issue: >= 88 %).
+#   Mean Δ near data tokens over mean Δ on the other noise tokens, all channels: 0.92 / 0.73 / 5.74; in the most
+#     selective channel 551 / 45 / 401. At batch 32 (seed 0) the mean moved from 1.99 (AVX2 kernels) to 0.61
+#     (ATEN_CPU_CAPABILITY=default), so only the most selective channel is asserted. Counting the data token
+#     alone (first layer, one probe sequence) gave 3.2 / 1.0 / 0.7: Δ answers through the causal convolution,
+#     one to three steps late.
+# The CPU seconds are asserted against twice the issue's 45 s: CPU time inflates on a loaded host (it was
+# 60-67 s per 1,000 steps of batch 32 before lrd_core.heap stopped glibc from unmapping freed blocks).
 # train() stops at 300 s of wall time: on a host loaded to 2.5 runs per core seed 1 once stopped at step 803.
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -371,7 +373,7 @@ def test_s6_solves_selective_copying_where_matched_s4d_cannot_but_s4d_copies_fix
     s4, _ = _final_metrics("S4D", seed)
     fixed, _ = _final_metrics("S4D", seed, fixed=True)
     print(f"seed {seed}: S6 {s6} in {s6_seconds:.0f} CPU-s; S4D {s4['accuracy']:.3f}; fixed {fixed['accuracy']:.3f}")
-    assert s6["accuracy"] >= 0.85, s6
+    assert s6["accuracy"] >= 0.95, s6
     assert s4["accuracy"] <= 0.68, s4
     assert s6["accuracy"] >= s4["accuracy"] + 0.25
     assert fixed["accuracy"] >= 0.88, fixed
@@ -380,7 +382,7 @@ def test_s6_solves_selective_copying_where_matched_s4d_cannot_but_s4d_copies_fix
     # state through them (ratio < 1), and moved from 1.99 (AVX2 kernels) to 0.61 (ATEN_CPU_CAPABILITY=default)
     # on seed 0 while the most selective channel stayed at 1750 / 2852.
     assert s6["delta_top"] > 10.0, s6
-    assert s6_seconds < 120, f"S6 took {s6_seconds:.0f} CPU-s for 1,000 steps"
+    assert s6_seconds < 90, f"S6 took {s6_seconds:.0f} CPU-s for 1,000 steps"
 
 
 def test_page_trains_both_races_and_shows_the_delta_map():

@@ -74,41 +74,55 @@ def _check_all(u, delta, A, B, C, D, z, delta_bias) -> tuple[int, int, int, int]
     return b, d, length, n
 
 
-def _recurrence(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torch.Tensor:
-    """x_l = a_l x_{l−1} + b_l along the first dimension (L, ...) -> x of b's shape, without autograd.
-    ``reverse``: x_l = a_{l+1} x_{l+1} + b_l from the end (the adjoint recurrence of the backward pass)."""
-    out, n = torch.empty_like(b), b.shape[0]
-    a_s, b_s, out_s = a.unbind(0), b.unbind(0), out.unbind(0)  # views, taken once: no indexing in the loop
-    first = n - 1 if reverse else 0
-    out_s[first].copy_(b_s[first])  # the first state is its own input
-    for t in range(n - 2, -1, -1) if reverse else range(1, n):
-        prev = t + 1 if reverse else t - 1
-        torch.addcmul(b_s[t], a_s[prev] if reverse else a_s[t], out_s[prev], out=out_s[t])
-    return out
+def _recurrence_(x: torch.Tensor, a: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """In place along the first dimension (L, ...): x_l <- x_l + a_l x_{l−1} (the states, from x = the inputs),
+    or with ``reverse`` x_l <- x_l + a_{l+1} x_{l+1} from the end (the adjoint recurrence of the backward pass).
+    Returns x. The slices are taken once with unbind: no indexing inside the loop."""
+    a_s, x_s, n = a.unbind(0), x.unbind(0), x.shape[0]
+    if reverse:
+        for t in range(n - 2, -1, -1):
+            x_s[t].addcmul_(a_s[t + 1], x_s[t + 1])
+    else:
+        for t in range(1, n):
+            x_s[t].addcmul_(a_s[t], x_s[t - 1])
+    return x
 
 
 class _SequentialScan(torch.autograd.Function):
-    """States of x_l = a_l x_{l−1} + b_l, inputs and output (L, ...) with L first, in one autograd node.
+    """The whole sequential selective scan as one autograd node, in the layout (L, batch, N, D): steps
+    outermost, channels innermost and contiguous (N innermost made the scan 1.4x slower, measured).
 
-    Forward: one in-place multiply-add per step. Backward: the adjoint g_l = ∂loss/∂x_l obeys the same
-    recurrence run backwards, g_l = grad_l + a_{l+1} g_{l+1}; then ∂loss/∂b_l = g_l and ∂loss/∂a_l = g_l x_{l−1}.
-    Both are linear in L, and autograd keeps one node instead of two per step."""
+    Inputs: Δ and u (L, batch, 1, D), Aᵀ (N, D), B and C (L, batch, N, 1). Output y (L, batch, 1, D) with
+    x_l = exp(Δ_l A) ⊙ x_{l−1} + Δ_l u_l B_l and y_l = ⟨x_l, C_l⟩. The (L, batch, N, D) tensors are the
+    step's cost (memory-bound on a CPU), so the backward pass is written out to touch each as few times as
+    possible: with g_l = ∂loss/∂x_l, which obeys the same recurrence run backwards (g_l = C_l ȳ_l +
+    exp(Δ_{l+1} A) g_{l+1}): ∂/∂C_l = Σ_D x_l ȳ_l, ∂/∂B_l = Σ_D g_l Δ_l u_l, ∂/∂(Δ_l u_l) = Σ_N g_l B_l, and
+    through Ā_l = exp(Δ_l A) with ∂/∂Ā_l = g_l x_{l−1}: ∂/∂Δ_l += Σ_N Ā_l g_l x_{l−1} A, ∂/∂A = Σ_{l, batch}
+    Ā_l g_l x_{l−1} Δ_l. Both directions are linear in L."""
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        a, b = a.contiguous(), b.contiguous()
-        x = _recurrence(a, b)
-        ctx.save_for_backward(a, x)
-        return x
+    def forward(ctx, delta, u, At, B, C):
+        du = delta * u  # (L, batch, 1, D)
+        dA = torch.mul(delta, At).exp_()  # (L, batch, N, D): Ā_l
+        x = _recurrence_(torch.mul(B, du), dA)  # (L, batch, N, D): from Δ_l B_l u_l to the states
+        ctx.save_for_backward(delta, u, At, B, C, dA, x)
+        return (x * C).sum(2, keepdim=True)  # (L, batch, 1, D)
 
     @staticmethod
     @once_differentiable  # the backward writes in place; a second derivative raises instead of being wrong
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a, x = ctx.saved_tensors
-        g = _recurrence(a, grad.contiguous(), reverse=True)
-        grad_a = torch.zeros_like(a)
-        torch.mul(g[1:], x[:-1], out=grad_a[1:])  # x_{−1} = 0: a_0 gets no gradient
-        return grad_a, g
+    def backward(ctx, gy):
+        delta, u, At, B, C, dA, x = ctx.saved_tensors
+        g = _recurrence_(C * gy, dA, reverse=True)  # (L, batch, N, D): ∂loss/∂x_l, = ∂loss/∂(Δ_l B_l u_l)
+        grad_C = (x * gy).sum(-1, keepdim=True)
+        grad_B = (g * (delta * u)).sum(-1, keepdim=True)
+        grad_du = (g * B).sum(2, keepdim=True)  # (L, batch, 1, D)
+        gz = torch.empty_like(x)  # ∂loss/∂(Δ_l A) = Ā_l g_l x_{l−1}; x_{−1} = 0, so 0 at l = 0
+        gz[0].zero_()
+        torch.mul(g[1:], x[:-1], out=gz[1:])
+        gz.mul_(dA)
+        grad_delta = (gz * At).sum(2, keepdim=True) + grad_du * u
+        grad_At = (gz * delta).sum((0, 1))
+        return grad_delta, grad_du * delta, grad_At, grad_B, grad_C
 
 
 def _scan_parallel(dA: torch.Tensor, dBu: torch.Tensor) -> torch.Tensor:
@@ -150,14 +164,10 @@ def selective_scan(
         delta = delta + delta_bias[:, None]
     if delta_softplus:
         delta = F.softplus(delta)
-    if method == "sequential":  # layout (L, batch, N, D): steps outermost, channels innermost and contiguous,
-        # so every broadcast below runs along D in unit stride (N innermost made the scan 1.4x slower, measured)
+    if method == "sequential":
         delta_l, u_l = (t.permute(2, 0, 1).unsqueeze(2).contiguous() for t in (delta, u))  # (L, batch, 1, D)
         B_l, C_l = (t.permute(2, 0, 1).unsqueeze(-1).contiguous() for t in (B, C))  # (L, batch, N, 1)
-        dA = torch.exp(delta_l * A.t().contiguous())  # (L, batch, N, D): Ā_l = exp(Δ_l A)
-        dBu = (delta_l * u_l) * B_l  # (L, batch, N, D): Δ_l B_l u_l
-        states = _SequentialScan.apply(dA, dBu)  # (L, batch, N, D)
-        y = (states * C_l).sum(2).permute(1, 2, 0)  # (batch, D, L): ⟨x_l, C_l⟩
+        y = _SequentialScan.apply(delta_l, u_l, A.t().contiguous(), B_l, C_l).squeeze(2).permute(1, 2, 0)
     else:
         dA = torch.exp(delta.unsqueeze(-1) * A[:, None, :])  # (batch, D, L, N): Ā_l = exp(Δ_l A)
         dBu = (delta * u).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(1)  # (batch, D, L, N): Δ_l B_l u_l
