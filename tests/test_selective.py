@@ -363,8 +363,10 @@ def _final_metrics(kind, seed, fixed=False, steps=1000):
 #     (ATEN_CPU_CAPABILITY=default), so only the most selective channel is asserted. Counting the data token
 #     alone (first layer, one probe sequence) gave 3.2 / 1.0 / 0.7: Δ answers through the causal convolution,
 #     one to three steps late.
-# The CPU seconds are asserted against twice the 45 s: CPU time inflates on a loaded host (it was
-# 60-67 s per 1,000 steps of batch 32 before lrd_core.heap stopped glibc from unmapping freed blocks).
+#   With ATEN_CPU_CAPABILITY=default (CI's second slow pass): S6 99.1 / 96.2 / 97.0 % in 66-70 CPU-s (torch's
+#     portable kernels, three processes on two cores), most selective channel 712 / 179 / 183.
+# The CPU seconds are asserted loosely (120 s): CPU time inflates on a loaded host and with the portable kernels
+# (it was 60-67 s per 1,000 steps of batch 32 before lrd_core.heap stopped glibc from unmapping freed blocks).
 # train() stops at 300 s of wall time: on a host loaded to 2.5 runs per core seed 1 once stopped at step 803.
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -382,7 +384,7 @@ def test_s6_solves_selective_copying_where_matched_s4d_cannot_but_s4d_copies_fix
     # state through them (ratio < 1), and moved from 1.99 (AVX2 kernels) to 0.61 (ATEN_CPU_CAPABILITY=default)
     # on seed 0 while the most selective channel stayed at 1750 / 2852.
     assert s6["delta_top"] > 10.0, s6
-    assert s6_seconds < 90, f"S6 took {s6_seconds:.0f} CPU-s for 1,000 steps"
+    assert s6_seconds < 120, f"S6 took {s6_seconds:.0f} CPU-s for 1,000 steps"
 
 
 def test_page_trains_both_races_and_shows_the_delta_map():
