@@ -10,11 +10,8 @@ loop on that core (the worker's per-step overhead is one dict per step). Target:
 then a seventh opens the home page (seconds to its first chart), an eighth opens the heaviest deep link
 (``DEEP_LINK``: seconds to its first chart, MB the server grew meanwhile), then everyone leaves; prints the
 server's peak RSS, each run's progress or queue position after ``--seconds``, any exception box a visitor saw,
-and RSS 60 s after the last visitor left. The same two visits are first made on the idle server (another seed,
-so nothing is cached for the measured ones), and the ratios loaded / idle are printed: the browser's own
-share of the seconds (bundle, layout, drawing) depends on the machine, the ratio much less. Targets: peak
-RSS <= 1,000 MB, home and deep-link first chart <= 5 s, deep link <= 150 MB extra, no exception box, RSS
-after leaving <= after the first visit + 300 MB.
+and RSS 60 s after the last visitor left. Targets: peak RSS <= 1,000 MB, home and deep-link first chart
+<= 5 s, deep link <= 150 MB extra, no exception box, RSS after leaving <= after the first visit + 300 MB.
 
 The bench process (and so chromium, which it starts) is pinned to the cores the server is not on: a
 visitor's browser runs on the visitor's machine, not on the host, so it must not take the server's core.
@@ -138,9 +135,9 @@ def hall(browser, base: str, seconds: float, pw, crowd_cpus: str | None = None) 
         _hall(browser, crowd, base, seconds)
 
 
-def _first_chart(browser, url: str, pid: int, label: str) -> tuple[float, float, float]:
-    """Open ``url`` in a fresh context: (seconds to its first drawn chart, server RSS MB before, peak RSS MB
-    meanwhile, sampled every 250 ms). Prints the load phases."""
+def _first_chart(browser, url: str, pid: int, label: str) -> tuple:
+    """Open ``url`` in a fresh context: (the page, seconds to its first drawn chart, server RSS MB before, peak
+    RSS MB meanwhile, sampled every 250 ms). Prints the load phases."""
     page = browser.new_context(viewport=bs.VIEWPORT).new_page()
     before = peak = bs.rss_mb(pid)
     t0 = time.monotonic()
@@ -157,11 +154,7 @@ def _first_chart(browser, url: str, pid: int, label: str) -> tuple[float, float,
                 raise
     seconds = time.monotonic() - t0
     print(f"{label}: page loaded {loaded:.1f} s, first chart {seconds:.1f} s")
-    _first_chart.pages.append(page)
-    return seconds, before, max(peak, bs.rss_mb(pid))
-
-
-_first_chart.pages = []  # opened pages, closed when everyone leaves
+    return page, seconds, before, max(peak, bs.rss_mb(pid))
 
 
 def _hall(browser, crowd, base: str, seconds: float) -> None:
@@ -169,17 +162,13 @@ def _hall(browser, crowd, base: str, seconds: float) -> None:
     pid = bs.LAST_SERVER_PID
     first = _open(crowd, base, RUN_PAGES[0])
     after_first = bs.rss_mb(pid)
-    # the same two visits on the idle server first, with another seed so that nothing is cached for the
-    # measured ones: the browser's own share of the time (bundle, layout, drawing) is in both
-    idle_home, _, _ = _first_chart(browser, base + "/?seed=2", pid, "home, idle server")
-    idle_deep, _, _ = _first_chart(browser, base + DEEP_LINK.replace("seed=1", "seed=2"), pid, "deep link, idle server")
     pages = [first] + [_open(crowd, base, s) for s in RUN_PAGES[1:6]]
     peak = bs.rss_mb(pid)
     for page in pages:
         _start(page)
     t0 = time.monotonic()
-    home_s, _, home_peak = _first_chart(browser, base + "/", pid, "home, under load")
-    deep_s, before_deep, deep_peak = _first_chart(browser, base + DEEP_LINK, pid, "deep link, under load")
+    home, home_s, _, home_peak = _first_chart(browser, base + "/", pid, "home, under load")
+    deep, deep_s, before_deep, deep_peak = _first_chart(browser, base + DEEP_LINK, pid, "deep link, under load")
     deep_mb, peak = deep_peak - before_deep, max(peak, home_peak, deep_peak)
     while time.monotonic() - t0 < seconds:
         peak = max(peak, bs.rss_mb(pid))
@@ -192,25 +181,16 @@ def _hall(browser, crowd, base: str, seconds: float) -> None:
         errors = page.get_by_test_id(bs.EXCEPTION).count()
         shown = f"step {bar[0]}/{bar[1]}, {bar[2]:.1f} s training in {bar[3]:.1f} s" if bar else "no progress bar"
         print(f"{script} | {shown}{' | queued' if queued else ''}{' | EXCEPTION' if errors else ''}")
-    measured = _first_chart.pages
+    measured = [home, deep]
     boxes = sum(p.get_by_test_id(bs.EXCEPTION).count() for p in (*pages, *measured))
     for page in [*pages, *measured]:
         page.context.close()
-    measured.clear()
     time.sleep(60)
     left = bs.rss_mb(pid)
     print(f"RSS after the first visit {after_first:.0f} MB, peak {peak:.0f} MB, 60 s after leaving {left:.0f} MB")
     result("peak server RSS, MB", peak, f"<= {RSS_TARGET_MB:g}", peak <= RSS_TARGET_MB, "{:.0f}")
     result("home page first chart under load, s", home_s, f"<= {HOME_TARGET_S:g}", home_s <= HOME_TARGET_S, "{:.1f}")
     result("deep link first chart under load, s", deep_s, f"<= {DEEP_TARGET_S:g}", deep_s <= DEEP_TARGET_S, "{:.1f}")
-    result(
-        "home under load / idle server (same browser)",
-        home_s / idle_home,
-        "(1.0: the load costs nothing)",
-        True,
-        "{:.2f}x",
-    )
-    result("deep link under load / idle server", deep_s / idle_deep, "(1.0: the load costs nothing)", True, "{:.2f}x")
     result("deep link extra server memory, MB", deep_mb, f"<= {DEEP_TARGET_MB:g}", deep_mb <= DEEP_TARGET_MB, "{:.0f}")
     result("exception boxes seen by visitors", boxes, "== 0", boxes == 0, "{:d}")
     grown = left - after_first

@@ -335,7 +335,9 @@ class RunEngine:
         for i, run in enumerate(self._queue, start=1):
             run.snapshot = self._snapshot_of(run, i)
 
-    def _advance(self, run: _Run, max_rounds: int | None, slice_s: float | None, pause=None) -> None:
+    def _advance(
+        self, run: _Run, max_rounds: int | None, slice_s: float | None, pause: Callable[[], float] | None = None
+    ) -> None:
         """One slice of ``run`` (started first if needed), then its new snapshot; errors end the run."""
         try:
             if run.status == "queued":

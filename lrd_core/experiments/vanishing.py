@@ -48,12 +48,14 @@ def rnn_gradient_probe(model: ElmanRNN, x: torch.Tensor, v: torch.Tensor, jacobi
     loss = (states[-1] @ v.to(states[-1])).sum()  # sum over the batch: rows stay independent
     grad_norm = grad_norms_through_time(states, loss)  # (B, T)
     with torch.no_grad():
-        nan = torch.full_like(grad_norm, math.nan, dtype=torch.float64)
-        jac = jacobian_norms(model, pre).double() if jacobians else nan  # (B, T)
         sat = model.dphi(pre).abs().mean(dim=-1)  # (B, T)
-        # bound_t = ||g_T|| * prod_{k>t} ||J_k||: reverse cumulative product, shifted by one
-        tail = torch.flip(torch.cumprod(torch.flip(jac[:, 1:], [1]), dim=1), [1])  # (B, T-1)
-        bound = grad_norm[:, -1:].double() * torch.cat([tail, torch.ones_like(jac[:, :1])], dim=1) if jacobians else nan
+        if jacobians:
+            jac = jacobian_norms(model, pre).double()  # (B, T)
+            # bound_t = ||g_T|| * prod_{k>t} ||J_k||: reverse cumulative product, shifted by one
+            tail = torch.flip(torch.cumprod(torch.flip(jac[:, 1:], [1]), dim=1), [1])  # (B, T-1)
+            bound = grad_norm[:, -1:].double() * torch.cat([tail, torch.ones_like(jac[:, :1])], dim=1)
+        else:
+            jac = bound = torch.full_like(grad_norm, math.nan, dtype=torch.float64)
     t = np.arange(1, T + 1)
     frames = [
         pd.DataFrame(
