@@ -62,6 +62,16 @@ def lower_priority(nice: int = WORKER_NICE) -> bool:
     return True
 
 
+def name_os_thread(name: str) -> None:
+    """Give the calling thread ``name`` (15 characters at most) in the OS too, where ``top -H``, ``py-spy`` and
+    ``/proc/<pid>/task/*/comm`` show it (bench/bench_load.py reads the workers' CPU time there). Linux only."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as f:
+            f.write(name[:15])
+    except OSError:  # not Linux
+        pass
+
+
 def warm_up() -> None:
     """Pay torch's one-off costs before the first visitor's run does: building the first optimiser imports
     ``torch._dynamo`` (measured 1.2 CPU-s on one core, inside the first run's first step), and the first
@@ -353,6 +363,7 @@ class RunEngine:
             run.snapshot = self._snapshot_of(run, 0)
 
     def _work(self) -> None:
+        name_os_thread(threading.current_thread().name)
         lower_priority(self.nice)
         try:
             warm_up()

@@ -250,3 +250,20 @@ def test_workers_train_at_a_lower_priority_than_page_loads():
     caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert seen == [max(10, caller)]  # a worker never runs above the server's own priority
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller  # only the worker was lowered
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="thread names in /proc: Linux only")
+def test_workers_are_named_in_the_os_for_benches_and_profilers():
+    """bench_load reads the training CPU time of threads named lrd-engine-* in /proc; a caller keeps its name."""
+    seen = []
+
+    def run():
+        seen.append(Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip())
+        yield from _events(3)
+
+    caller = Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text()
+    engine = RunEngine(workers=1)
+    rid = engine.submit("a", {"s": run}, 3)
+    _wait(engine, rid, lambda s: not s.active)
+    assert seen == ["lrd-engine-0"]
+    assert Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text() == caller
