@@ -262,3 +262,12 @@ def placement_loss_chart(
         color=alt.Color("series:N", title=None, scale=scale, legend=alt.Legend(orient="bottom"))
     )
     return chart
+
+
+def scan_timing_chart(timing: pd.DataFrame, y_title: str) -> alt.LayerChart:
+    """Seconds against sequence length, both log, one line per method: the pages' scan timings.
+
+    ``timing``: rows (L, method, seconds), e.g. from ``state_space.fft_vs_scan`` or ``selective.scan_timing``."""
+    return log_line_chart(
+        timing, "L", "seconds", "method", x_title="sequence length L (log)", y_title=y_title, log_x=True
+    )

@@ -11,6 +11,7 @@ from lrd_core.experiments.state_space import RECALL_SYMBOLS, ssm_vs_lstm
 from lrd_core.lecture import table_formats
 from lrd_core.limits import MAX_SSM_TRAIN_SEQ_LEN
 from lrd_core.models import s4d
+from lrd_core.topic_charts import scan_timing_chart
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
@@ -137,18 +138,7 @@ timing = scan_timing(N, init, g.seed)
 a, b = st.columns(2)
 a.metric("max |y_FFT − y_recurrence| (float32, all L)", f"{timing['max_error'].max():.2e}")
 b.metric("the same, relative to max |y|", f"{timing['rel_error'].max():.2e}")
-show.chart(
-    charts.log_line_chart(
-        timing,
-        "L",
-        "seconds",
-        "method",
-        x_title="sequence length L (log)",
-        y_title="seconds per forward pass (log)",
-        log_x=True,
-    ),
-    height=380,
-)
+show.chart(scan_timing_chart(timing, "seconds per forward pass (log)"), height=380)
 speed = timing.pivot(index="L", columns="method", values="seconds")
 st.caption(
     f"One S4D layer, H = 16, N = {N}, batch 1, median of 3, measured now on this machine. At L = "

@@ -9,6 +9,7 @@ from lrd_core import charts
 from lrd_core.experiments import selective
 from lrd_core.experiments.selective import CHANCE, N_SYMBOLS, SOLVED, race, race_verdict
 from lrd_core.models import selective as s6
+from lrd_core.topic_charts import scan_timing_chart
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
@@ -155,18 +156,7 @@ section("4 · The scan: sequential against parallel")
 timing = scan_timing(g.device)
 err = float(timing["max_error"].max())
 st.metric("max |parallel − sequential| / max |y| (float32, every L)", f"{err:.1e}")
-show.chart(
-    charts.log_line_chart(
-        timing,
-        "L",
-        "seconds",
-        "method",
-        x_title="sequence length L (log)",
-        y_title="seconds, forward + backward (log)",
-        log_x=True,
-    ),
-    height=380,
-)
+show.chart(scan_timing_chart(timing, "seconds, forward + backward (log)"), height=380)
 speed = timing.pivot(index="L", columns="method", values="seconds")
 ratio = speed["selective scan, parallel"] / speed["selective scan, sequential"]  # > 1: the loop was faster
 faster = [int(L) for L in ratio.index[ratio < 1]]
