@@ -16,7 +16,7 @@ from lrd_ui.live import live_panel
 from lrd_ui.presenter import section
 from lrd_ui.sizes import size_values
 
-SCAN_LENGTHS = (256, 512, 1024, 2048, 4096)  # L of the scan timing
+SCAN_LENGTHS = (128, 256, 512, 1024, 2048)  # L of the scan timing: at 4096 the parallel scan needs 87 MB
 SCAN_SIZE = {"batch": 1, "channels": 16, "state_size": 8}  # small, so the page's first load stays quick
 WIDTH, STATE = 16, 8  # both racers: d_model / channels 16, N = 8 (S6 scans 2·16 = 32 channels)
 

@@ -1,12 +1,17 @@
 """Memory budgets of page-load probes: each estimate against a measurement, streaming that keeps the numbers,
 and the clamp a page shows when a size would not fit (issue 18, item 4)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from lrd_core import gradients
 from lrd_core.experiments import attention_cost, layernorm
 from lrd_core.limits import MAX_PROBE_BYTES
+from lrd_core.models.selective import scan_peak_bytes, selective_scan
 from lrd_core.models.transformer import self_attention
 from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS, copy_memory
 from tests.apptest_support import assert_clean, open_page
@@ -124,3 +129,64 @@ def test_attention_page_clamps_the_longest_length_with_a_warning():
     assert len(warnings) == 1, [w.value for w in at.warning]
     assert "200 MB" in warnings[0] and "64 MB" in warnings[0]
     assert len(at.get("vega_lite_chart")) >= 1
+
+
+_SCAN_PEAK = """
+import sys, torch
+from lrd_core.heap import fix_mmap_threshold
+fix_mmap_threshold()  # as in the app: large tensors are mapped and unmapped, so the resident peak is the real one
+from lrd_core.models.selective import selective_scan
+method, b, d, L, n = sys.argv[1], *map(int, sys.argv[2:])
+g = torch.Generator().manual_seed(0)
+def run(L):
+    u, delta = (torch.randn(b, d, L, generator=g).requires_grad_() for _ in range(2))
+    B, C = (torch.randn(b, n, L, generator=g).requires_grad_() for _ in range(2))
+    A = -torch.arange(1, n + 1, dtype=torch.float32).repeat(d, 1)
+    y = selective_scan(u, delta, A, B, C, delta_softplus=True, method=method, max_bytes=2**40)
+    y.sum().backward()
+def kib(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field))
+run(16)  # torch's one-off allocations
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # the high-water mark VmHWM starts again from the resident size now
+before = kib("VmRSS:")
+run(L)
+print((kib("VmHWM:") - before) * 1024)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc/self/clear_refs and glibc's mmap threshold: Linux")
+@pytest.mark.parametrize(
+    ("method", "b", "d", "L", "n"),
+    [
+        ("sequential", 4, 64, 1024, 16),
+        ("sequential", 4, 64, 16384, 1),
+        ("parallel", 1, 64, 1024, 16),
+        ("parallel", 1, 64, 16384, 1),
+    ],
+)
+def test_selective_scan_estimate_bounds_the_measured_peak(method, b, d, L, n):
+    """scan_peak_bytes, the number selective_scan refuses a scan by, against the resident peak of a fresh
+    process running that scan's forward and backward: never below it, and not loose (measured 0.86-0.96)."""
+    root = Path(__file__).resolve().parents[1]
+    args = [sys.executable, "-c", _SCAN_PEAK, method, str(b), str(d), str(L), str(n)]
+    peak = int(subprocess.run(args, cwd=root, capture_output=True, text=True, check=True).stdout)
+    estimate = scan_peak_bytes(b, d, L, n, method)
+    assert 0.75 * estimate <= peak <= estimate, (peak / MB, estimate / MB)
+
+
+def test_oversized_scans_and_timings_are_refused_before_allocating():
+    from lrd_core.experiments import selective as exp
+
+    g = torch.Generator().manual_seed(0)
+    u, delta = torch.randn(1, 4, 64, generator=g), torch.randn(1, 4, 64, generator=g)
+    B, C, A = torch.randn(1, 2, 64, generator=g), torch.randn(1, 2, 64, generator=g), -torch.ones(4, 2)
+    need = scan_peak_bytes(1, 4, 64, 2, "parallel")
+    selective_scan(u, delta, A, B, C, method="parallel", max_bytes=need)  # exactly the estimate: allowed
+    with pytest.raises(ValueError, match=r"needs \d+ MB for a parallel scan's forward and backward, over max_bytes"):
+        selective_scan(u, delta, A, B, C, method="parallel", max_bytes=need - 1)
+    # the page's timing size (batch 1, 16 channels, N = 8): 2048 fits the probe budget, 4096 does not
+    assert scan_peak_bytes(1, 16, 2048, 8, "parallel") <= MAX_PROBE_BYTES < scan_peak_bytes(1, 16, 4096, 8, "parallel")
+    with pytest.raises(ValueError, match=r"^L = 4096 .* over the 64 MB a probe may use"):
+        exp.scan_timing((256, 4096), batch=1, channels=16, state_size=8)

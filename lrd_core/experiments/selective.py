@@ -19,10 +19,11 @@ from lrd_core import palette
 from lrd_core.devices import resolve_device
 from lrd_core.gradients import median_seconds
 from lrd_core.lecture import FULL, LECTURE, Demo, first_at_least, metric_series
+from lrd_core.limits import MAX_PROBE_BYTES
 from lrd_core.models import s4d
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.s4d import S4DConfig, S4DModel
-from lrd_core.models.selective import SCAN_METHODS, S6Config, S6Model, selective_scan
+from lrd_core.models.selective import SCAN_METHODS, S6Config, S6Model, scan_peak_bytes, selective_scan
 from lrd_core.task_runs import parity_accuracy, parity_loss
 from lrd_core.tasks import MAX_SELECTIVE_LEN, MAX_SELECTIVE_TOKENS, selective_copying
 from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed, train
@@ -267,10 +268,19 @@ def scan_timing(
     same size for scale, per L -> DataFrame L, method, seconds (median of ``repeats``, after one warm-up at
     the smallest L), max_error (max |parallel − sequential| over max |y|, float32; the same on every row of an L).
 
-    Shapes: u, Δ (batch, channels, L); A (channels, state_size); B, C (batch, state_size, L).
+    Shapes: u, Δ (batch, channels, L); A (channels, state_size); B, C (batch, state_size, L). A length whose
+    parallel scan would need more than ``MAX_PROBE_BYTES`` (:func:`scan_peak_bytes`) raises ``ValueError``
+    before anything is allocated.
     """
     dev = resolve_device(device)
     repeats = check_int("repeats", repeats, 1, 20)
+    longest = check_int("L", max(lengths), 1, MAX_TIMING_LEN)
+    need = scan_peak_bytes(batch, channels, longest, state_size, "parallel")
+    if need > MAX_PROBE_BYTES:
+        raise ValueError(
+            f"L = {longest} (with batch {batch}, {channels} channels, N = {state_size}) needs {need / 2**20:.0f} MB "
+            f"for the parallel scan, over the {MAX_PROBE_BYTES >> 20} MB a probe may use: choose a shorter L"
+        )
     g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
     dt, A4, C4 = s4d.s4d_parameters(channels, state_size, "lin", 1e-3, 1e-1, g)  # S4D of the same size
     dt4 = dt.float().to(dev).requires_grad_()
