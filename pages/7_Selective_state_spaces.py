@@ -25,7 +25,7 @@ g = setup_page("Selective state spaces", ":material/filter_alt:")
 
 @st.cache_data(max_entries=4, show_spinner="Timing the sequential and the parallel scan…")
 def scan_timing(device: str) -> pd.DataFrame:
-    return selective.scan_timing(SCAN_LENGTHS, device=device, **SCAN_SIZE)
+    return selective.scan_timing(SCAN_LENGTHS, device=device, repeats=3, **SCAN_SIZE)
 
 
 st.markdown(
@@ -162,7 +162,8 @@ ratio = speed["selective scan, parallel"] / speed["selective scan, sequential"] 
 faster = [int(L) for L in ratio.index[ratio < 1]]
 st.caption(
     f"Measured now on this machine ({g.device}, one thread), batch {SCAN_SIZE['batch']}, "
-    f"{SCAN_SIZE['channels']} channels, N = {SCAN_SIZE['state_size']}, forward + backward, one run each. At "
+    f"{SCAN_SIZE['channels']} channels, N = {SCAN_SIZE['state_size']}, forward + backward, median of 3 runs "
+    "after an untimed one. At "
     f"L = {SCAN_LENGTHS[-1]}: sequential loop {speed.iloc[-1]['selective scan, sequential'] * 1e3:.0f} ms, "
     f"parallel (Hillis-Steele) scan {speed.iloc[-1]['selective scan, parallel'] * 1e3:.0f} ms, S4D's FFT "
     f"convolution {speed.iloc[-1]['S4D by FFT'] * 1e3:.0f} ms. The parallel scan was faster at "
