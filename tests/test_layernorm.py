@@ -242,9 +242,10 @@ def _running_mean(losses: np.ndarray, window: int = 20) -> np.ndarray:
 @pytest.mark.parametrize("seed", LN_SEEDS)
 def test_post_ln_without_warmup_stays_stuck_while_pre_ln_solves(seed):
     post = _ln_losses(seed, "Post-LN, no warm-up")
-    # Stuck: never solved, and it ends above the guessing baseline (measured 1.331-1.332 vs baseline 0.693).
+    # Stuck: never solved, and it ends no better than guessing (measured 1.331-1.332 against the baseline 0.693 on
+    # the runs above; 0.696 on seed 2 with AVX-512 on a 2-core Intel Xeon, 4 December: stuck at the baseline).
     assert steps_to_threshold(post, layernorm.LN_SOLVED) is None
-    assert _running_mean(post)[-1] > 1.5 * layernorm.LN_BASELINE
+    assert _running_mean(post)[-1] > 0.95 * layernorm.LN_BASELINE
     pre = _ln_losses(seed, "Pre-LN, no warm-up")
     # Solved well within the budget (measured at steps 118-238 of 600).
     solved = steps_to_threshold(pre, layernorm.LN_SOLVED)
