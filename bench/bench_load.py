@@ -208,7 +208,7 @@ def _hall(browser, crowd, base: str, seconds: float) -> None:
     for page in pages:
         _start(page)
     t0 = time.monotonic()
-    print(f"six Start clicks took {t0 - clicks:.1f} s (the visitors' browser gets only what the server leaves)")
+    print(f"six Start clicks took {t0 - clicks:.1f} s")
     home = _first_chart(browser, base + "/", pid, "home, under load")
     deep = _first_chart(browser, base + DEEP_LINK, pid, "deep link, under load")
     deep_mb, peak = deep.rss_peak - deep.rss_before, max(peak, home.rss_peak, deep.rss_peak)
