@@ -6,9 +6,7 @@ tensors peak near 1.2 GB, over the app's ``MAX_SCAN_BYTES``, so this bench raise
 medians of CPU seconds. Part 2: one training step of the race's S6 and S4D (width 16, N = 8, batch RACE_BATCH
 = 48, selective copying L = 64, k = 4) and 1,000 of them projected. Part 3: the Lecture race (L = 32, k = 2,
 seed 0) round-robin as the engine runs it, CPU seconds until ``race_verdict`` speaks; target <= 20 s (the
-issue allowed 45).
-Run from the repo root:
-``python -m bench.bench_selective``. One thread.
+issue allowed 45). Run from the repo root: ``python -m bench.bench_selective``. One thread.
 """
 
 import os

@@ -275,7 +275,8 @@ def scan_timing(
     """
     dev = resolve_device(device)
     repeats = check_int("repeats", repeats, 1, 20)
-    longest = check_int("L", max(lengths), 1, MAX_TIMING_LEN)
+    lengths = [check_int("L", L, 1, MAX_TIMING_LEN) for L in lengths]
+    longest = max(lengths)
     need = scan_peak_bytes(batch, channels, longest, state_size, "parallel")
     if need > MAX_PROBE_BYTES:
         raise ValueError(
@@ -287,7 +288,6 @@ def scan_timing(
     dt4 = dt.float().to(dev).requires_grad_()
     A4, C4 = A4.to(torch.complex64).to(dev), C4.to(torch.complex64).to(dev)
     A = -torch.arange(1, state_size + 1, dtype=torch.float32, device=dev).repeat(channels, 1)  # (D, N)
-    lengths = [check_int("L", L, 1, MAX_TIMING_LEN) for L in lengths]
     rows = []
     for L in lengths:
         u, delta = (torch.randn(batch, channels, L, generator=g).to(dev).requires_grad_() for _ in range(2))
