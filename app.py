@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from lrd_core.charts.topic_charts import overview_chart
 from lrd_core.overview import OVERVIEW_TCN, overview_frame, tcn_spread
-from lrd_core.topic_charts import overview_chart
 from lrd_ui import show
 from lrd_ui.layout import PAGES, setup_page
 from lrd_ui.presenter import section

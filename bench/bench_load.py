@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench._timing import header, result
-from tests import browser_support as bs
+from scripts import browser as bs
 
 RUN_PAGES = (
     "pages/1_Vanishing_gradients.py",

@@ -24,8 +24,10 @@ import time
 import pandas as pd
 
 from bench._timing import header, result
-from lrd_core.engine import HISTORY_COLUMNS, RunEngine
-from lrd_core.lecture import DEMO_TOPICS, Demo, lecture_demo_of, run_demo
+from lrd_core.demo import Demo
+from lrd_core.history import HISTORY_COLUMNS
+from lrd_core.lecture import DEMO_TOPICS, lecture_demo_of, run_demo
+from lrd_core.runtime.engine import RunEngine
 
 PAGES = DEMO_TOPICS
 TARGET_S: dict[str, float] = {}  # per-page exceptions to DEFAULT_TARGET_S (none needed at the sizes measured)

@@ -1,7 +1,7 @@
 """Time to verdict of the "Real data" page's two races at its Lecture size, through the run engine.
 
 Each race (TCN reach 128 vs 512, 400 steps, width 16; LSTM full vs reset-every-128 memory, 500 steps, H 32)
-is submitted to a one-worker :class:`lrd_core.engine.RunEngine`, as a press of Start does; the clock runs
+is submitted to a one-worker :class:`lrd_core.runtime.engine.RunEngine`, as a press of Start does; the clock runs
 until the run has finished and the page's verdict function returns its sentence. Reports the engine's CPU
 seconds (the work itself) and the wall seconds (larger on a shared host). Page redraws are not included:
 they are capped at about 10% of the CPU by ``lrd_ui.live``. Target: verdict within 20 s on one core.
@@ -17,8 +17,8 @@ import time
 import pandas as pd
 
 from bench._timing import header, result
-from lrd_core.engine import RunEngine
 from lrd_core.experiments import real_data as rx
+from lrd_core.runtime.engine import RunEngine
 
 SEED = 0
 TARGET_S = 20.0

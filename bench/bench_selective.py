@@ -19,10 +19,11 @@ import torch
 
 from bench._timing import compare, header, result
 from lrd_core.experiments import selective as exp
+from lrd_core.history import event_row
 from lrd_core.models.selective import selective_scan
 from lrd_core.task_runs import parity_loss
 from lrd_core.tasks import selective_copying
-from lrd_core.train import TrainConfig, event_row
+from lrd_core.train import TrainConfig
 
 CLOCK = time.process_time
 B, D, N, L = 8, 64, 16, 1024

@@ -17,7 +17,7 @@ import time
 
 from bench._timing import header, result
 from lrd_ui.layout import PAGES
-from tests import browser_support as bs
+from scripts import browser as bs
 
 COLD_TARGET_S, RSS_TARGET_MB = 5.0, 800.0
 

@@ -28,7 +28,8 @@ def measure(claim: str, seed: int) -> dict:
     """Run one claim's training at one seed in this process; the numbers its slow test asserts on."""
     import numpy as np
 
-    from lrd_core.train import TrainConfig, steps_to_threshold
+    from lrd_core.history import steps_to_threshold
+    from lrd_core.train import TrainConfig
 
     out: dict = {}
     if claim == "attention":

@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core import palette
-from lrd_core.charts import log_floor
+from lrd_core.charts import log_floor, palette
 from lrd_core.validate import check_int
 
 DATA_FILE = Path(__file__).resolve().parent.parent / "data" / "taylor_demand.csv"
@@ -170,7 +169,7 @@ def baseline_table(task: ForecastTask | None = None) -> pd.DataFrame:
 
 # --- charts for the "Real data" page (Altair, from the tidy frames above) ---
 
-ACTUAL_COLOR = palette.color("actual")  # model colours: lrd_core.palette, the same on every chart
+ACTUAL_COLOR = palette.color("actual")  # model colours: lrd_core.charts.palette, the same on every chart
 
 
 def series_chart(frame: pd.DataFrame) -> alt.Chart:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-import numpy as np
-import pandas as pd
 import torch
 
 from lrd_core.limits import MAX_BATCH, MAX_SECONDS_PER_RUN, MAX_SEED, MAX_STEPS
@@ -51,15 +49,6 @@ class StepEvent:
     message: str = ""  # human-readable reason when status is not "running"
     metrics: dict[str, float] = field(default_factory=dict)  # evaluation results, on evaluated steps only
     clipped_grad_norm: float = math.nan  # global gradient norm after clipping, measured (NaN: run not clipped)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What a live run showed, in one sentence built from its numbers (a page's verdict function returns
-    it, or None while the contrast is still undecided)."""
-
-    expected: bool  # True when the contrast the page teaches appeared in this run
-    text: str  # one sentence with the run's numbers, rounded to what matters
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -157,50 +146,9 @@ def train(
         yield StepEvent(step, loss_v, norm_v, seconds, metrics=metrics, clipped_grad_norm=clipped_v)
 
 
-def event_row(event: StepEvent) -> dict:
-    """One flat history row: step, loss, grad_norm, seconds, status, message and one column per metric."""
-    row = asdict(event)
-    row.update(row.pop("metrics"))
-    return row
-
-
-def events_frame(events: list[StepEvent]) -> pd.DataFrame:
-    """Tidy DataFrame, one row per step: step, loss, grad_norm, seconds, status, message, metrics..."""
-    cols = [c for c in StepEvent.__dataclass_fields__ if c != "metrics"]
-    return pd.DataFrame([event_row(e) for e in events]).reindex(
-        columns=cols + sorted({k for e in events for k in e.metrics})
-    )
-
-
 def split_seed(seed: int) -> tuple[torch.Generator, torch.Generator]:
     """Two independent CPU generators from one seed: (model init, data)."""
     seed = check_int("seed", seed, 0, MAX_SEED)
     init = torch.Generator().manual_seed(seed)
     data = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=init)))
     return init, data
-
-
-def steps_to_threshold(losses, threshold: float, window: int = 20) -> int | None:
-    """First step (1-based) at which the mean of the last ``window`` training losses is below ``threshold``."""
-    window = check_int("window", window, 1, 10**6)
-    x = np.asarray(losses, dtype=float)
-    if x.size < window:
-        return None
-    means = np.convolve(x, np.ones(window) / window, mode="valid")  # means[i] covers steps i+1 .. i+window
-    below = np.flatnonzero(means < threshold)
-    return int(below[0] + window) if below.size else None
-
-
-def race_summary(history, solved: float, window: int = 20):
-    """Per series of a live history (columns series, step, loss): steps run, mean of the last ``window``
-    losses and the first step whose running mean is below ``solved`` (None if not yet). A DataFrame."""
-    rows = [
-        {
-            "model": name,
-            "steps": int(d["step"].max()),
-            f"loss, mean of last {window}": float(d["loss"].tail(window).mean()),
-            "solved at step": steps_to_threshold(d["loss"].to_numpy(), solved, window),
-        }
-        for name, d in history[history["step"] > 0].sort_values("step").groupby("series", sort=False)
-    ]
-    return pd.DataFrame(rows)

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from lrd_core.foreground import page_started
 from lrd_core.limits import MAX_SEED
+from lrd_core.runtime.foreground import page_started
 from lrd_ui.presenter import controls_toggle, presenter_from_url, presenter_toggle, presenting, start_page
 from lrd_ui.presets import preset_banner, preset_menu
 
@@ -44,7 +44,7 @@ def setup_page(title: str, icon: str, *, uses_torch: bool = True) -> Globals:
     ``uses_torch=False`` (the home page) leaves the device switch out, so the first page a visitor
     opens does not wait for ``import torch`` (about 2 s) before its first chart.
     """
-    page_started()  # background training pauses until this script run ends (lrd_core.foreground)
+    page_started()  # background training pauses until this script run ends (lrd_core.runtime.foreground)
     presenter_from_url()  # before the page config: a presenter link opens with the sidebar collapsed
     st.set_page_config(
         page_title=title, page_icon=icon, layout="wide", initial_sidebar_state="collapsed" if presenting() else "auto"

@@ -1,6 +1,6 @@
 """The live-training panel: Start/Stop, queue position, progress and live curves of one run.
 
-Training happens in the process-wide :class:`lrd_core.engine.RunEngine` (one per server, held with
+Training happens in the process-wide :class:`lrd_core.runtime.engine.RunEngine` (one per server, held with
 ``st.cache_resource``); the session keeps only a :class:`LiveRun` handle (run id and the last snapshot it
 saw). A fragment with a timer reads the engine's latest snapshot and redraws; it never trains. Start and
 Stop are ``on_click`` callbacks that submit and cancel.
@@ -14,18 +14,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from lrd_core.engine import HISTORY_COLUMNS, STOPPED_BY_USER, EngineBusy, RunEngine, Snapshot, usable_cores
-from lrd_core.foreground import wait_for_pages
-from lrd_core.train import StepEvent, Verdict
+from lrd_core.demo import Demo, Verdict
+from lrd_core.history import history_frame
+from lrd_core.runtime.engine import STOPPED_BY_USER, EngineBusy, RunEngine, Snapshot, usable_cores
+from lrd_core.runtime.foreground import wait_for_pages
+from lrd_core.train import StepEvent
 
-RunFactory = Callable[[], Iterator[StepEvent]]
 SYNC = os.environ.get("LRD_ENGINE_SYNC") == "1"  # tests: no worker threads, fixed steps per redraw
 PROFILE = os.environ.get("LRD_PROFILE_REDRAW") == "1"  # print each redraw's CPU seconds to stderr
 REDRAW_SHARE = 0.06  # redraws may take this share of the server's CPU while a run trains
@@ -59,11 +60,14 @@ class LiveRun:
     """A visitor's handle on their run: the id and the latest snapshot the page has drawn."""
 
     run_id: int
-    total_steps: int
+    demo: Demo  # what Start built: its verdict, key and info judge and draw the run, whatever the widgets say now
     settings: str
     snapshot: Snapshot | None = None
     lost: bool = False  # the engine no longer knows the run (forgotten, or a new engine after a restart)
-    verdict: Callable[[pd.DataFrame, bool], Verdict | None] | None = None  # judged with the settings at Start
+
+    @property
+    def total_steps(self) -> int:
+        return self.demo.total_steps
 
     @property
     def last(self) -> Mapping[str, StepEvent]:
@@ -80,11 +84,7 @@ class LiveRun:
     def history(self) -> pd.DataFrame:
         """Tidy history, one row per (series, step): series, step, loss, grad_norm, seconds, status,
         message, and a column per metric the run evaluates (NaN on steps without evaluation)."""
-        rows = self.snapshot.rows if self.snapshot else ()
-        if rows:
-            return pd.DataFrame(list(rows))
-        # no rows yet (queued, or replaced before its first step): typed columns, so charts can filter numbers
-        return pd.DataFrame({c: pd.Series(dtype=object if c == "series" else float) for c in HISTORY_COLUMNS})
+        return history_frame(self.snapshot.rows if self.snapshot else ())
 
     def refresh(self, engine: RunEngine, sync_steps: int) -> None:
         """Read the engine's latest snapshot (advancing ``sync_steps`` first in sync mode)."""
@@ -100,14 +100,14 @@ def _owner() -> str:
     return ctx.session_id if ctx is not None else "no-session"
 
 
-def _start(key: str, factories: dict[str, RunFactory], total_steps: int, settings: str, verdict=None) -> None:
+def _start(key: str, demo: Demo, settings: str) -> None:
     try:
-        run_id = run_engine().submit(_owner(), factories, total_steps, settings=settings)
+        run_id = run_engine().submit(_owner(), demo.factories, demo.total_steps, settings=settings)
     except (ValueError, EngineBusy) as err:
         st.session_state[key + "_error"] = str(err)
         return
     st.session_state.pop(key + "_error", None)
-    st.session_state[key] = LiveRun(run_id, total_steps, settings, verdict=verdict)
+    st.session_state[key] = LiveRun(run_id, demo, settings)
 
 
 def _stop(key: str) -> None:
@@ -152,24 +152,25 @@ def _show_verdict(result: Verdict | None) -> None:
 
 def live_panel(
     key: str,
-    factories: dict[str, RunFactory],
+    demo: Demo,
     *,
-    total_steps: int,
-    settings: str,
-    render: Callable[[pd.DataFrame], None],
+    settings: str | None = None,
+    render: Callable[[pd.DataFrame, Demo], None],
     steps_per_tick: int = 10,
-    verdict: Callable[[pd.DataFrame, bool], Verdict | None] | None = None,
 ) -> LiveRun | None:
-    """Draw Start/Stop, queue position or progress, end-of-run messages and ``render(history)``.
+    """Draw Start/Stop, queue position or progress, end-of-run messages and ``render(history, run_demo)``.
 
-    ``factories`` map a series name to a zero-argument function returning a fresh event iterator; the
-    engine calls them when the run is admitted (models are built then). All series form one run with one
-    CPU budget. ``settings`` describes the widgets' current values: if they differ from the run's, the
-    panel says so. ``steps_per_tick`` is used in sync mode (tests) only. ``verdict(history, finished)``
-    returns the run's one-sentence verdict once the contrast is decided (or the run has finished), else
-    None; it is shown above the charts, green when the expected contrast appeared, amber when not. The
-    function given when Start was pressed judges the run (it carries the settings the run was built with).
+    ``demo`` is what Start runs, built by the topic's ``demo(values, seed, device)`` in ``lrd_core`` from the
+    widgets' current values: its factories are called on the engine's worker when the run is admitted (all
+    series form one run with one CPU budget). ``settings`` describes those values in words (default: the
+    demo's own); when the run on show was built with another key, the panel says so. The run's own Demo
+    (the one Start built) judges it with ``verdict(history, finished)``, shown above the charts (green when
+    the expected contrast appeared, amber when not), and is the one handed to ``render``, so a finished run
+    is drawn with its own settings, never the current widgets'. ``steps_per_tick`` is used in sync mode
+    (tests) only. The key of the demo on offer is kept in ``st.session_state[key + "_demo_key"]`` (tests).
     """
+    settings = demo.settings if settings is None else settings
+    st.session_state[key + "_demo_key"] = demo.key
 
     def ticker() -> None:
         run: LiveRun | None = st.session_state.get(key)
@@ -185,12 +186,12 @@ def live_panel(
         _report(run)
         if run.running and (run.snapshot is None or run.snapshot.status == "queued"):
             return  # nothing to draw while waiting; a queued tick costs milliseconds, not a chart build
-        if run.settings != settings:
+        if run.demo.key != demo.key:
             st.caption(f"Showing the run started with {run.settings}. Press Start to train with the current settings.")
         history = run.history()
-        if run.verdict is not None and run.snapshot is not None and len(history):
-            _show_verdict(run.verdict(history, not run.running))
-        render(history)
+        if run.snapshot is not None and len(history):
+            _show_verdict(run.demo.verdict(history, not run.running))
+        render(history, run.demo)
         cost = time.thread_time() - t0
         costs = redraw_costs()
         costs[key] = 0.7 * costs.get(key, cost) + 0.3 * cost
@@ -215,7 +216,7 @@ def live_panel(
             disabled=active,
             icon=":material/play_arrow:",
             on_click=_start,
-            args=(key, factories, total_steps, settings, verdict),
+            args=(key, demo, settings),
             width="stretch",
         )
         right.button(

@@ -9,8 +9,7 @@ import pandas as pd
 import streamlit as st
 from pandas.io.formats.style import Styler
 
-from lrd_core import export
-from lrd_core.charts import HEIGHT, style
+from lrd_core.charts import HEIGHT, export, style
 from lrd_ui.presenter import CHART_COUNT_KEY, chart_scale, page_slug, presenting
 
 EXPORTS = (  # (label, file suffix, mime, builder): builders run only when the button is clicked

@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from lrd_core.lecture import FULL, LECTURE, SIZE_NAMES, check_sizes
+from lrd_core.demo import FULL, LECTURE, SIZE_NAMES, check_sizes
 
 __all__ = ["FULL", "LECTURE", "size_values"]
 SIZE_KEY = "size"

@@ -5,7 +5,7 @@ import math
 import streamlit as st
 
 from lrd_core.exercises import EXERCISES
-from lrd_core.lecture import fmt
+from lrd_core.formats import fmt
 from lrd_ui.layout import setup_page
 
 g = setup_page("Exercises", ":material/quiz:")

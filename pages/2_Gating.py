@@ -6,10 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from lrd_core import charts, theory
+from lrd_core.demo import LECTURE, Demo
 from lrd_core.experiments import gating
-from lrd_core.experiments.gating import COPY_LENGTH, COPY_SYMBOLS, TASKS, race
-from lrd_core.lecture import LECTURE, table_formats
-from lrd_core.train import race_summary
+from lrd_core.experiments.gating import COPY_LENGTH, COPY_SYMBOLS, TASKS
+from lrd_core.formats import table_formats
+from lrd_core.history import race_summary
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
@@ -204,56 +205,43 @@ chrono = c7.toggle(
     help="Tallec & Ollivier 2018: each unit's forget bias b_f = ln u with u ~ U[1, T − 1] and input bias −b_f, "
     "so the units' initial time constants spread up to the training length T instead of all sitting at τ(b).",
 )
-judge = gating.race_judge(task, train_T)
+race_values = {
+    "task": task,
+    "train_T": train_T,
+    "steps": steps,
+    "lr": lr,
+    "chrono": chrono,
+    "race_bias": race_bias,
+    "race_rho": race_rho,
+    "H": hidden,
+}
+try:
+    race_demo = gating.demo(race_values, g.seed, g.device)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
 if task == "adding":
-    baseline, solved, y_title = theory.ADDING_BASELINE_MSE, gating.SOLVED_MSE, "MSE (log)"
-    st.markdown(f"Sum the two marked numbers of a length-T sequence. Answering 1 every time scores {baseline:.3g}.")
+    st.markdown(
+        f"Sum the two marked numbers of a length-T sequence. Answering 1 every time scores "
+        f"{race_demo.info['baseline']:.3g}."
+    )
 else:
-    baseline = theory.copy_memory_loss(train_T, COPY_LENGTH, 1 / COPY_SYMBOLS)
-    solved = theory.copy_memory_loss(train_T, COPY_LENGTH, 0.9)
-    y_title = "cross-entropy per step (log)"
     st.markdown(
         f"Read {COPY_LENGTH} symbols (of {COPY_SYMBOLS}), wait {train_T} blank steps, then replay them. "
-        f"Guessing scores {baseline:.3g}; "
+        f"Guessing scores {race_demo.info['baseline']:.3g}; "
         f"the solved line is every symbol recalled with probability 0.9."
     )
-config = gating.race_config(steps, lr)
-settings = (
-    f"task={task}, T={train_T}, H={hidden}, b={race_bias}, ρ={race_rho}, lr={lr}, steps={steps}, chrono={chrono}, "
-    f"seed={g.seed}"
-)
 
 
-def render(history: pd.DataFrame) -> None:
-    show.chart(charts.loss_chart(history, baseline=baseline, solved=solved, y_title=y_title), height=320)
+def render(history: pd.DataFrame, run: Demo) -> None:
+    solved = run.info["solved"]
+    chart = charts.loss_chart(history, baseline=run.info["baseline"], solved=solved, y_title=run.info["y_title"])
+    show.chart(chart, height=320)
     if len(history):
         show.table(race_summary(history, solved), hide_index=True)
 
 
-try:
-    factories = race(
-        task,
-        train_T,
-        hidden,
-        config,
-        g.seed,
-        g.device,
-        gate_bias=race_bias,
-        rho=race_rho,
-        chrono=chrono and task == "adding",
-    )
-except ValueError as err:
-    st.error(str(err))
-else:
-    live_panel(
-        "gating_race",
-        factories,
-        total_steps=steps,
-        settings=settings,
-        render=render,
-        steps_per_tick=4,
-        verdict=judge,
-    )
+live_panel("gating_race", race_demo, render=render, steps_per_tick=4)
 lecture = gating.SIZES[LECTURE]
 st.caption(
     "All three start from the same seed and see the same batches; gradients are clipped at norm 1; "

@@ -5,7 +5,8 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, limits, topic_charts
+from lrd_core import charts, limits
+from lrd_core.charts import topic_charts
 from lrd_core.experiments import convolutions
 from lrd_core.models.tcn import VARIANTS, CausalConv1d, TCNConfig
 from lrd_core.train import TrainConfig

@@ -5,9 +5,10 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, limits, theory, topic_charts
+from lrd_core import charts, limits, theory
+from lrd_core.charts import topic_charts
 from lrd_core.experiments import attention, attention_cost
-from lrd_core.lecture import fmt
+from lrd_core.formats import fmt
 from lrd_core.models.seq2seq import Attention, Seq2SeqConfig
 from lrd_core.models.transformer import self_attention
 from lrd_ui import show

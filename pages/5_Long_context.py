@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, theory, tokenize, topic_charts
+from lrd_core import charts, theory, tokenize
+from lrd_core.charts import topic_charts
 from lrd_core.experiments import long_context
 from lrd_core.limits import MAX_PASTED_CHARS
 from lrd_core.models.segment import MODE_NAMES, SegmentConfig, block_with_memory

@@ -6,12 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from lrd_core import charts
+from lrd_core.charts.topic_charts import scan_timing_chart
 from lrd_core.experiments import state_space
 from lrd_core.experiments.state_space import RECALL_SYMBOLS, ssm_vs_lstm
-from lrd_core.lecture import table_formats
+from lrd_core.formats import table_formats
 from lrd_core.limits import MAX_SSM_TRAIN_SEQ_LEN
 from lrd_core.models import s4d
-from lrd_core.topic_charts import scan_timing_chart
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel

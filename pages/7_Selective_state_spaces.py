@@ -6,10 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from lrd_core import charts
+from lrd_core.charts.topic_charts import scan_timing_chart
 from lrd_core.experiments import selective
 from lrd_core.experiments.selective import CHANCE, N_SYMBOLS, SOLVED, race, race_verdict
 from lrd_core.models import selective as s6
-from lrd_core.topic_charts import scan_timing_chart
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel

@@ -4,13 +4,15 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from lrd_core import charts, theory, topic_charts
+from lrd_core import charts, theory
+from lrd_core.charts import topic_charts
 from lrd_core.experiments import layernorm
-from lrd_core.lecture import table_formats
+from lrd_core.formats import table_formats
+from lrd_core.history import race_summary
 from lrd_core.limits import MAX_SEED, MAX_TRANSFORMER_LAYERS
 from lrd_core.models.transformer import Residual
 from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS
-from lrd_core.train import TrainConfig, race_summary
+from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel

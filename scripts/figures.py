@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import vl_convert as vlc
 
-from lrd_core.export import EXPORT_WIDTH
+from lrd_core.charts.export import EXPORT_WIDTH
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("png", "svg")

@@ -26,7 +26,7 @@ def take_screenshots(out: Path) -> list[Path]:
     """Write the README screenshots into ``out``; returns the files written."""
     from playwright.sync_api import sync_playwright  # lazy: only this command needs a browser
 
-    from tests import browser_support as bs  # the server and idle-wait helpers the browser tests use
+    from scripts import browser as bs  # the server and idle-wait helpers the browser tests use
 
     chromium = shutil.which("chromium")
     if chromium is None:

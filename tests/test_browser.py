@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from lrd_core.demo import FULL, LECTURE
 from lrd_core.experiments import gating
-from lrd_core.lecture import FULL, LECTURE
 from lrd_ui.layout import PAGES
-from tests import browser_support as bs
+from scripts import browser as bs
 
 pytestmark = pytest.mark.browser
 CHARTLESS = {"pages/10_Exercises.py"}  # questions and answer boxes, no chart

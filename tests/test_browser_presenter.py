@@ -18,7 +18,7 @@ import pytest
 
 from lrd_core.charts import style
 from lrd_ui.layout import PAGES
-from tests import browser_support as bs
+from scripts import browser as bs
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "presenter"
 PROJECTOR = {"width": 1280, "height": 720}

@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from lrd_core import charts, topic_charts
+from lrd_core import charts
+from lrd_core.charts import topic_charts
 
 
 def _layers(chart):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests import browser_support as bs
+from scripts import browser as bs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lrd_core.engine import EngineBusy, RunEngine
-from lrd_core.heap import TRIM_THRESHOLD_BYTES
+from lrd_core.runtime.engine import EngineBusy, RunEngine
+from lrd_core.runtime.heap import TRIM_THRESHOLD_BYTES
 from lrd_core.train import StepEvent
 
 
@@ -189,7 +189,7 @@ def test_a_stopped_runs_model_is_freed_once_its_worker_lets_go():
 
 
 def test_heap_calls_reach_glibc_on_linux():
-    from lrd_core.heap import fix_mmap_threshold, trim_heap
+    from lrd_core.runtime.heap import fix_mmap_threshold, trim_heap
 
     on_glibc = sys.platform == "linux"  # Debian/Ubuntu hosts and Community Cloud use glibc
     assert trim_heap() is on_glibc and fix_mmap_threshold() is on_glibc
@@ -197,7 +197,7 @@ def test_heap_calls_reach_glibc_on_linux():
 
 _FAULTS = """
 import resource, sys, torch
-from lrd_core.heap import fix_mmap_threshold
+from lrd_core.runtime.heap import fix_mmap_threshold
 fix_mmap_threshold(keep_bytes=int(sys.argv[1]))
 torch.set_num_threads(1)
 from lrd_core.models.selective import S6Config, S6Model

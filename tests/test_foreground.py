@@ -1,10 +1,10 @@
-"""Page loads first: workers sleep between steps while a marked page thread is alive (lrd_core.foreground)."""
+"""Page loads first: workers sleep between steps while a marked page thread is alive (lrd_core.runtime.foreground)."""
 
 import threading
 import time
 
-from lrd_core import foreground
-from lrd_core.engine import RunEngine
+from lrd_core.runtime import foreground
+from lrd_core.runtime.engine import RunEngine
 from tests.test_engine import _events, _wait
 
 

@@ -10,13 +10,14 @@ import torch
 from torch import nn
 
 from lrd_core import theory
+from lrd_core.demo import LECTURE
 from lrd_core.experiments import gating
 from lrd_core.experiments.gating import copy_memory_model, race, recurrent_adding_model
-from lrd_core.lecture import LECTURE
+from lrd_core.history import events_frame, race_summary, steps_to_threshold
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.recurrent import GRU, LSTM, GRUConfig, LSTMConfig, build_recurrent
 from lrd_core.task_runs import copy_memory_run
-from lrd_core.train import TrainConfig, events_frame, race_summary, steps_to_threshold
+from lrd_core.train import TrainConfig
 from tests.apptest_support import open_page
 
 

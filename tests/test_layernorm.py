@@ -7,15 +7,16 @@ import pytest
 import torch
 
 from lrd_core import gradients, theory
+from lrd_core.demo import LECTURE
 from lrd_core.experiments import layernorm
-from lrd_core.lecture import LECTURE
+from lrd_core.history import steps_to_threshold
 from lrd_core.models.transformer import (
     TransformerConfig,
     TransformerStack,
     causal_mask,
     sinusoidal_positions,
 )
-from lrd_core.train import TrainConfig, lr_factor, make_scheduler, steps_to_threshold, train
+from lrd_core.train import TrainConfig, lr_factor, make_scheduler, train
 from tests.apptest_support import assert_clean, open_page
 
 PAGE = "pages/8_LayerNorm_placement.py"

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrd_core import charts, export, theory
+from lrd_core import charts, theory
+from lrd_core.charts import export
 from lrd_core.exercises import EXERCISES
 from lrd_core.overview import overview_frame
 from lrd_ui.layout import PAGES, page_url

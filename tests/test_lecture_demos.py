@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lrd_core.demo import FULL, LECTURE, Demo, check_sizes
 from lrd_core.experiments import (
     attention,
     convolutions,
@@ -18,17 +19,9 @@ from lrd_core.experiments import (
     state_space,
     vanishing,
 )
-from lrd_core.lecture import (
-    DEMO_TOPICS,
-    FULL,
-    LECTURE,
-    Demo,
-    check_sizes,
-    join_and,
-    lecture_demo_of,
-    run_demo,
-    solved_step,
-)
+from lrd_core.formats import join_and
+from lrd_core.history import solved_step
+from lrd_core.lecture import DEMO_TOPICS, lecture_demo_of, run_demo
 from lrd_core.theory import ADDING_BASELINE_MSE
 from lrd_core.train import StepEvent
 from tests.apptest_support import assert_clean, open_page

@@ -1,6 +1,7 @@
 """The session's handle on an engine run, without a Streamlit server (the engine runs synchronously)."""
 
-from lrd_core.engine import HISTORY_COLUMNS, RunEngine
+from lrd_core.history import HISTORY_COLUMNS
+from lrd_core.runtime.engine import RunEngine
 from lrd_core.train import StepEvent
 from lrd_ui.live import LiveRun
 

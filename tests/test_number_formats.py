@@ -30,7 +30,7 @@ import pytest
 import vl_convert as vlc
 
 from lrd_core.charts import log_line_chart, log_ticks, style
-from lrd_core.lecture import SCI_ABOVE, SCI_BELOW, fmt, fmt_column
+from lrd_core.formats import SCI_ABOVE, SCI_BELOW, fmt, fmt_column
 from scripts.figures import chart_specs
 from tests.apptest_support import PAGE_FILES, open_page
 

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrd_core import palette
+from lrd_core.charts import palette
+from lrd_core.charts.topic_charts import overview_chart
 from lrd_core.experiments.convolutions import measured_tcn_signal
 from lrd_core.overview import OVERVIEW_TCN, overview_frame, tcn_spread
-from lrd_core.topic_charts import overview_chart
 from tests.apptest_support import assert_clean, open_page
 
 # The home page's stack, k = 2 and layers l = 0..7 with dilation 2^l: lag m = sum_l m_l 2^l with each m_l

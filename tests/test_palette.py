@@ -13,7 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from lrd_core import charts, export, palette, topic_charts
+from lrd_core import charts
+from lrd_core.charts import export, palette, topic_charts
 from lrd_core.experiments import attention, layernorm, selective, state_space
 from lrd_core.experiments import real_data as rx
 from lrd_core.models.recurrent import RECURRENT_KINDS
@@ -116,7 +117,7 @@ def test_every_model_name_the_experiments_export_resolves():
         *overview_frame(**OVERVIEW_TCN)["architecture"].unique(),
     ]
     unknown = [n for n in names if palette.model_of(n) is None]
-    assert not unknown, f"no palette colour for {unknown}: add them to lrd_core.palette.MODELS"
+    assert not unknown, f"no palette colour for {unknown}: add them to lrd_core.charts.palette.MODELS"
 
 
 # --- every chart on every page -------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def test_attention_page_clamps_the_longest_length_with_a_warning():
 
 _SCAN_PEAK = """
 import sys, torch
-from lrd_core.heap import fix_mmap_threshold
+from lrd_core.runtime.heap import fix_mmap_threshold
 fix_mmap_threshold()  # as in the app: large tensors are mapped and unmapped, so the resident peak is the real one
 from lrd_core.models.selective import selective_scan
 method, b, d, L, n = sys.argv[1], *map(int, sys.argv[2:])

@@ -9,8 +9,9 @@ import torch
 
 from lrd_core import real_data as rd
 from lrd_core import theory
+from lrd_core.demo import FULL, LECTURE, check_sizes
 from lrd_core.experiments import real_data as rx
-from lrd_core.lecture import FULL, LECTURE, check_sizes, run_demo
+from lrd_core.lecture import run_demo
 from lrd_core.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

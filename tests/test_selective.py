@@ -11,10 +11,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from lrd_core.demo import Verdict
 from lrd_core.experiments import selective as exp
 from lrd_core.models.selective import S6, SCAN_METHODS, S6Config, S6Model, selective_scan
 from lrd_core.tasks import IGNORE_INDEX, selective_copying
-from lrd_core.train import TrainConfig, Verdict
+from lrd_core.train import TrainConfig
 
 
 def _inputs(b=2, d=3, n=4, length=9, dtype=torch.float64, seed=0, extras=True):
@@ -375,7 +376,7 @@ def _final_metrics(kind, seed):
 #   With ATEN_CPU_CAPABILITY=default (CI's second slow pass): S6 99.1 / 96.2 / 97.0 % in 66-70 CPU-s (torch's
 #     portable kernels, three processes on two cores), most selective channel 712 / 179 / 183.
 # The CPU seconds are asserted loosely (120 s): CPU time inflates on a loaded host and with the portable kernels
-# (it was 60-67 s per 1,000 steps of batch 32 before lrd_core.heap stopped glibc from unmapping freed blocks).
+# (it was 60-67 s per 1,000 steps of batch 32 before lrd_core.runtime.heap stopped glibc from unmapping freed blocks).
 # train() stops at 300 s of wall time: on a host loaded to 2.5 runs per core seed 1 once stopped at step 803.
 # On the 2-core Intel Xeon with AVX-512 (4 December), S6 at step 1,000: 99.7 / 98.0 / 99.4 % (AVX-512) and
 # 100 / 87.3 / 98.3 % (default kernels); S4D 50.7 / 60.0 / 61.6 % and 52.6 / 62.6 / 54.1 %.

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from lrd_core.experiments.vanishing import rnn_adding_model
+from lrd_core.history import events_frame
 from lrd_core.models.recurrent import RNNConfig
 from lrd_core.task_runs import adding_run, probed
 from lrd_core.theory import ADDING_BASELINE_MSE
-from lrd_core.train import StepEvent, TrainConfig, events_frame, train
+from lrd_core.train import StepEvent, TrainConfig, train
 
 
 def test_rnn_learns_short_adding_problem_well_below_baseline():

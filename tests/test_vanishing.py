@@ -9,8 +9,9 @@ import torch
 
 from lrd_core import gradients, limits, theory
 from lrd_core.experiments import vanishing
+from lrd_core.history import events_frame
 from lrd_core.models.recurrent import ElmanRNN, RNNConfig
-from lrd_core.train import TrainConfig, events_frame, train
+from lrd_core.train import TrainConfig, train
 from tests.apptest_support import assert_clean, open_page
 
 

@@ -16,8 +16,10 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.formats import pct
 from lrd_core.gradients import grad_norms_through_time
-from lrd_core.lecture import FULL, LECTURE, Demo, best_metric, first_at_least, pct, steps_run
+from lrd_core.history import best_metric, first_at_least, steps_run
 from lrd_core.limits import (
     MAX_BATCH,
     MAX_SEQ2SEQ_LEN,
@@ -26,7 +28,7 @@ from lrd_core.limits import (
 from lrd_core.models.seq2seq import Seq2Seq, Seq2SeqConfig, seq2seq_loss
 from lrd_core.task_runs import heldout_run, probed
 from lrd_core.tasks import symbol_sequences
-from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
+from lrd_core.train import StepEvent, TrainConfig, split_seed
 from lrd_core.validate import check_choice, check_int
 
 ATTENTION_SERIES = ("no attention", "attention: total", "attention: through c_s only")

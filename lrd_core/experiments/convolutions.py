@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core.lecture import FULL, LECTURE, Demo, best_metric, first_at_least, join_and, pct
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.formats import join_and, pct
+from lrd_core.history import best_metric, first_at_least
 from lrd_core.limits import MAX_LAG, MAX_TCN_PROBE_LEN, MAX_TCN_TOP_LAYER, MAX_TCN_TRAIN_SEQ_LEN
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.tcn import TCN, VARIANTS, TCNConfig
 from lrd_core.task_runs import heldout_run, parity_accuracy, parity_loss
 from lrd_core.tasks import lag_parity
-from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
+from lrd_core.train import StepEvent, TrainConfig, split_seed
 from lrd_core.validate import check_int
 
 

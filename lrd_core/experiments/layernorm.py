@@ -15,15 +15,17 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.formats import fmt
 from lrd_core.gradients import flat_jacobian, loglog_slope
-from lrd_core.lecture import FULL, LECTURE, Demo, fmt, recent_loss, solved_step, steps_run
+from lrd_core.history import recent_loss, solved_step, steps_run
 from lrd_core.limits import MAX_BATCH, MAX_PROBE_BYTES, MAX_TRANSFORMER_LAYERS
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.transformer import PLACEMENT_NAMES, PLACEMENTS, Residual, TransformerConfig, TransformerStack
 from lrd_core.task_runs import copy_memory_run
 from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS, copy_memory
 from lrd_core.theory import copy_memory_loss, sqrt_depth_law
-from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
+from lrd_core.train import StepEvent, TrainConfig, split_seed
 from lrd_core.validate import check_choice, check_int
 
 LN_HEADS = 4  # attention heads of the probed and trained Transformers

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core.lecture import FULL, LECTURE, Demo, best_metric, first_at_least, pct
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.formats import pct
+from lrd_core.history import best_metric, first_at_least
 from lrd_core.limits import MAX_SEGMENT_LEN, MAX_SEGMENTS
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.segment import MODE_NAMES, SegmentConfig, SegmentTransformer
@@ -23,7 +25,7 @@ from lrd_core.task_runs import heldout_run, parity_accuracy, parity_loss, probed
 from lrd_core.tasks import segment_recall
 from lrd_core.theory import signal_magnitude, signal_over_chars, tokens_for_chars
 from lrd_core.tokenize import CORPORA, VOCAB_SIZES, bpe_tokenizer, chars_per_token, corpus_split, token_distance
-from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
+from lrd_core.train import StepEvent, TrainConfig, split_seed
 from lrd_core.validate import check_int
 
 

@@ -18,13 +18,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict
 from lrd_core.devices import resolve_device
-from lrd_core.lecture import FULL, LECTURE, Demo
 from lrd_core.limits import MAX_HIDDEN, MAX_TCN_CHANNELS
 from lrd_core.models.heads import linear_head
 from lrd_core.models.tcn import TCN, TCNConfig
 from lrd_core.real_data import DAY, HORIZON, WEEKDAYS, ForecastTask, errors_by_weekday, forecast_task
-from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed, train
+from lrd_core.train import StepEvent, TrainConfig, split_seed, train
 from lrd_core.validate import check_int
 
 KERNEL = 2  # taps per causal convolution: R = 2^(d+1) for layers 0..d

@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core import palette
+from lrd_core.charts import palette
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict
 from lrd_core.devices import resolve_device
 from lrd_core.gradients import median_seconds
-from lrd_core.lecture import FULL, LECTURE, Demo, first_at_least, metric_series
+from lrd_core.history import first_at_least, metric_series
 from lrd_core.limits import MAX_PROBE_BYTES
 from lrd_core.models import s4d
 from lrd_core.models.heads import SequenceTagger
@@ -26,7 +27,7 @@ from lrd_core.models.s4d import S4DConfig, S4DModel
 from lrd_core.models.selective import SCAN_METHODS, S6Config, S6Model, scan_peak_bytes, selective_scan
 from lrd_core.task_runs import parity_accuracy, parity_loss
 from lrd_core.tasks import MAX_SELECTIVE_LEN, MAX_SELECTIVE_TOKENS, selective_copying
-from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed, train
+from lrd_core.train import StepEvent, TrainConfig, split_seed, train
 from lrd_core.validate import check_choice, check_float, check_int
 
 N_SYMBOLS = 8  # data tokens 0..7, noise 8, marker 9: chance is 1/8
@@ -332,7 +333,7 @@ def keep_delta(A: float, steps: int, share: float = 1 / math.e) -> float:
 
 # --- charts of this page (Altair specs from tidy frames; no Streamlit) ---
 
-TOKEN_COLORS = {  # Okabe-Ito (lrd_core.palette), noise in grey
+TOKEN_COLORS = {  # Okabe-Ito (lrd_core.charts.palette), noise in grey
     "data": palette.OKABE_ITO["vermillion"],
     "after data": palette.OKABE_ITO["orange"],
     "noise": palette.GREY,

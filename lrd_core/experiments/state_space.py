@@ -16,8 +16,10 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.formats import pct
 from lrd_core.gradients import loglog_slope, median_seconds
-from lrd_core.lecture import FULL, LECTURE, Demo, best_metric, first_at_least, pct
+from lrd_core.history import best_metric, first_at_least
 from lrd_core.limits import MAX_SSM_TRAIN_SEQ_LEN
 from lrd_core.models import s4d
 from lrd_core.models.heads import SequenceRegressor
@@ -37,7 +39,7 @@ from lrd_core.theory import (
     sequence_cost_terms,
     ssm_memory,
 )
-from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
+from lrd_core.train import StepEvent, TrainConfig, split_seed
 from lrd_core.validate import check_choice, check_int
 
 

@@ -17,16 +17,18 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lrd_core.demo import Demo, Verdict
 from lrd_core.devices import resolve_device
+from lrd_core.formats import fmt
 from lrd_core.gradients import grad_norms_through_time, readout_direction
-from lrd_core.lecture import Demo, fmt, recent_loss, solved_step, steps_run
+from lrd_core.history import recent_loss, solved_step, steps_run
 from lrd_core.limits import MAX_BATCH, MAX_PROBE_BYTES, MAX_SEQ_LEN
 from lrd_core.models.heads import SequenceRegressor
 from lrd_core.models.recurrent import ElmanRNN, RNNConfig
 from lrd_core.task_runs import adding_run
 from lrd_core.tasks import adding_problem
 from lrd_core.theory import ADDING_BASELINE_MSE
-from lrd_core.train import StepEvent, TrainConfig, Verdict, split_seed
+from lrd_core.train import StepEvent, TrainConfig, split_seed
 from lrd_core.validate import check_float, check_int
 
 

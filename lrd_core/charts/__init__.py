@@ -14,7 +14,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from lrd_core import palette
+from lrd_core.charts import palette
 
 FONT = {"labelFontSize": 14, "titleFontSize": 16}
 PRESENTER_FONT = {"labelFontSize": 20, "titleFontSize": 22}  # readable from the back row of a lecture hall
@@ -153,7 +153,7 @@ def log_line_chart(
     them all. With ``color_by`` (a column such as the model), colour follows
     that column instead, so a model's measured and theory lines share a colour,
     and a second legend tells measured (solid) from theory (dashed). Colours come from
-    :mod:`lrd_core.palette` (one colour per model on every chart). Rows with y == 0 are
+    :mod:`lrd_core.charts.palette` (one colour per model on every chart). Rows with y == 0 are
     drawn as triangles in their series' colour at the floor, called "exactly 0 (underflow)";
     non-finite rows (overflow, NaN) are left out: callers report them.
     ``y_min`` cuts the y axis off there (lines run out of the bottom), for

@@ -10,8 +10,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from lrd_core import palette
-from lrd_core.charts import CHANCE, PLACEMENT_COLORS, log_line_chart, loss_chart, rule
+from lrd_core.charts import CHANCE, PLACEMENT_COLORS, log_line_chart, loss_chart, palette, rule
 
 
 def dilation_tree_chart(reach: pd.DataFrame, receptive_field: int) -> alt.LayerChart:
@@ -186,7 +185,7 @@ def segment_attention_chart(df: pd.DataFrame) -> alt.LayerChart:
 
 def overview_chart(df: pd.DataFrame, measured: pd.DataFrame | None = None, y_min: float = 1e-20) -> alt.LayerChart:
     """Signal against dependency length for every architecture (``lrd_core.overview.overview_frame``),
-    log-log, cut at ``y_min``, each in its palette colour (:mod:`lrd_core.palette`, strict: every curve
+    log-log, cut at ``y_min``, each in its palette colour (:mod:`lrd_core.charts.palette`, strict: every curve
     must be a model). Near L = 1 several curves sit at 1 (attention everywhere, S4D for L << τ, the TCN
     within a factor of about 2): the attention line is dashed, and attention and the TCN get marks in
     their colours drawn on top of every line (:func:`_on_top_marks`), so none hides under another.

@@ -100,7 +100,7 @@ def color(name: str) -> str:
         return CONTEXT[str(name)]
     model = model_of(name)
     if model is None:
-        raise ValueError(f"name: {name!r} is no model in lrd_core.palette.MODELS (nor a context name)")
+        raise ValueError(f"name: {name!r} is no model in lrd_core.charts.palette.MODELS (nor a context name)")
     return MODELS[model]
 
 
@@ -118,7 +118,7 @@ def colors(names: Iterable[str], *, theory: Sequence[str] = (), strict: bool = F
     if strict:
         unknown = [n for n in names if n not in fixed and model_of(n) is None]
         if unknown:
-            raise ValueError(f"names: {unknown} are not in lrd_core.palette.MODELS (strict chart)")
+            raise ValueError(f"names: {unknown} are not in lrd_core.charts.palette.MODELS (strict chart)")
     out: dict[str, str] = dict(fixed)
     taken = set(fixed.values())
     theory = {str(t) for t in theory}

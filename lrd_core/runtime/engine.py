@@ -10,7 +10,7 @@ waiting for the worker. ``cancel`` takes effect at the end of the current slice.
 ``abandon_s`` seconds (its visitor left) is cancelled and its models freed; finished runs are forgotten after
 ``keep_s`` seconds without a read.
 
-Workers pause between steps while a visitor's page is being built (:mod:`lrd_core.foreground`): on a one-core
+Workers pause between steps while a visitor's page is being built (:mod:`lrd_core.runtime.foreground`): on a one-core
 host a page otherwise shares the interpreter lock with training and loads several times slower.
 
 Models are built when a run is admitted, not when it is queued: a factory is called on the worker.
@@ -31,15 +31,15 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from lrd_core.foreground import wait_for_pages
-from lrd_core.heap import trim_heap
+from lrd_core.history import event_row, lockstep_round
 from lrd_core.limits import MAX_QUEUED_RUNS, MAX_RUN_CPU_SECONDS
-from lrd_core.train import StepEvent, event_row
+from lrd_core.runtime.foreground import wait_for_pages
+from lrd_core.runtime.heap import trim_heap
+from lrd_core.train import StepEvent
 from lrd_core.validate import check_float, check_int
 
 RunFactory = Callable[[], Iterator[StepEvent]]
 ACTIVE = ("queued", "running")  # a run in one of these states still needs a worker
-HISTORY_COLUMNS = ["series", "step", "loss", "grad_norm", "seconds"]
 STOPPED_BY_USER = "stopped by you"  # the message of a run its visitor stopped
 
 
@@ -153,13 +153,7 @@ class _Run:
         while self.iterators:
             if pause is not None and pause() and rounds:
                 break  # it waited for a page: end the slice, so a Stop or the next snapshot is not held up
-            for name, it in list(self.iterators.items()):
-                event = next(it, None)
-                if event is not None:
-                    self.last[name] = event
-                    self.rows.append({"series": name, **event_row(event)})
-                if event is None or event.status != "running":
-                    del self.iterators[name]
+            lockstep_round(self.iterators, self._record)
             rounds += 1
             used = time.thread_time() - t0
             if self.cpu_s + used > self.budget_s and self.iterators:
@@ -171,6 +165,10 @@ class _Run:
         self.cpu_s += time.thread_time() - t0
         if not self.iterators and self.status == "running":
             self.finish("done", "finished")
+
+    def _record(self, name: str, event: StepEvent) -> None:
+        self.last[name] = event
+        self.rows.append({"series": name, **event_row(event)})
 
     def finish(self, status: str, message: str) -> None:
         for it in self.iterators.values():

@@ -1,7 +1,9 @@
-"""Helpers for the browser smoke tests: a `streamlit run` server and Debian's chromium driven by Playwright.
+"""Browser helpers shared by the browser tests, ``bench/`` and ``scripts/``: a `streamlit run` server and
+Debian's chromium driven by Playwright. Not an entry point.
 
-Kept out of ``test_browser.py`` so the test file reads as a list of checks. Nothing here
-downloads a browser: Playwright is pointed at the ``chromium`` on PATH (``apt-get install chromium``).
+Nothing here downloads a browser: Playwright is pointed at the ``chromium`` on PATH (``apt-get install
+chromium``). Without chromium or Playwright the helpers raise :class:`BrowserUnavailable`; the test suite's
+conftest turns that into a skip (a failure under ``CI=true``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -53,25 +53,24 @@ STALE = '[data-testid="stElementContainer"][data-stale="true"]'  # left over fro
 LAST_SERVER_PID: int | None = None  # pid of the most recent streamlit_server()
 
 
+class BrowserUnavailable(RuntimeError):
+    """Debian's chromium or the playwright package is missing on this machine."""
+
+
 def chromium_path() -> str:
-    """Path of Debian's chromium; skip the test without one, but fail under CI=true (CI must run it)."""
+    """Path of Debian's chromium (:class:`BrowserUnavailable` without one)."""
     path = shutil.which("chromium")
     if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(CHROMIUM_MISSING)
-        pytest.skip(CHROMIUM_MISSING)
+        raise BrowserUnavailable(CHROMIUM_MISSING)
     return path
 
 
 def playwright_sync_api():
-    """``playwright.sync_api``; skip without the package (requirements-test.txt), fail under CI=true."""
+    """``playwright.sync_api`` (:class:`BrowserUnavailable` without the package: requirements-test.txt)."""
     try:
         import playwright.sync_api as sync_api
     except ImportError as err:
-        reason = f"playwright not installed ({err}): pip install -r requirements-test.txt"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        raise BrowserUnavailable(f"playwright not installed ({err}): pip install -r requirements-test.txt") from err
     return sync_api
 
 
