@@ -68,7 +68,10 @@ Each curve is measured on its own page:
 st.caption(
     f"TCN curve: measured by the page-3 probe (seed {g.seed}): the gradient reaching the input is non-zero at "
     f"every lag inside R = {spread['R']} (from {spread['min']:.2g} to {spread['max']:.2g} of its value at L = 1, "
-    f"a factor of {spread['ratio']:.2g}) and exactly 0 at all {spread['zeros']} lags drawn past it."
+    f"a factor of {spread['ratio']:.2g}) and exactly 0 at all {spread['zeros']} lags drawn past it. The curve is "
+    "this flat because of the probe, not because of TCNs: it makes every weight positive (|Kaiming draws|) and "
+    "every input positive, so every ReLU passes and no two paths cancel. It shows where a path exists, not how "
+    "much signal a trained stack, with weights of both signs, carries back."
 )
 labels = {path: (label, icon) for path, label, icon in PAGES}
 cols = st.columns(3)

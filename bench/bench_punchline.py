@@ -1,7 +1,8 @@
 """Seconds from Start to each page's verdict at its Lecture size: in a plain loop and through the run engine.
 
-For every page with a live run, the ``lecture_demo`` its experiments module builds (the same factories and
-verdict function the page's Start button uses) is run twice, one after the other in this process:
+For every entry of the registry ``lrd_core.lecture.DEMO_TOPICS``, the Lecture-size Demo (``lecture_demo_of``:
+the topic's ``demo(values, seed)``, the same call the page's Start button makes) is run twice, one after the
+other in this process:
 
 * plain loop (``lrd_core.lecture.run_demo``): the series round-robin, the verdict asked every 10 rounds;
   CPU seconds of training until the verdict is first given, and the step of the slowest series then;
@@ -21,11 +22,9 @@ os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread, as 
 import argparse
 import time
 
-import pandas as pd
-
 from bench._timing import header, result
 from lrd_core.demo import Demo
-from lrd_core.history import HISTORY_COLUMNS
+from lrd_core.history import history_frame
 from lrd_core.lecture import DEMO_TOPICS, lecture_demo_of, run_demo
 from lrd_core.runtime.engine import RunEngine
 
@@ -45,7 +44,7 @@ def through_engine(demo: Demo, timeout_s: float = 300.0) -> tuple[float, int | N
         snap = engine.snapshot(run_id)
         if snap is None or not snap.rows:
             continue
-        history = pd.DataFrame(list(snap.rows), columns=None if snap.rows else HISTORY_COLUMNS)
+        history = history_frame(snap.rows)
         if demo.verdict(history, not snap.active) is not None:
             _stop(engine, run_id)
             return time.perf_counter() - start, snap.steps_done

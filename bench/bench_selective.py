@@ -3,10 +3,11 @@
 Part 1: ``selective_scan`` forward + backward by the sequential loop and by the Hillis-Steele scan at batch 8,
 D = 64, N = 16, L = 1024 (the issue's size at a quarter of its L: even so the parallel scan's log-depth
 tensors peak near 1.2 GB, over the app's ``MAX_SCAN_BYTES``, so this bench raises ``max_bytes``), interleaved,
-medians of CPU seconds. Part 2: one training step of the race's S6 and S4D (width 16, N = 8, batch RACE_BATCH
-= 48, selective copying L = 64, k = 4) and 1,000 of them projected. Part 3: the Lecture race (L = 32, k = 2,
-seed 0) round-robin as the engine runs it, CPU seconds until ``race_verdict`` speaks; target <= 20 s (the
-issue allowed 45). Run from the repo root: ``python -m bench.bench_selective``. One thread.
+medians of CPU seconds. Part 2: one training step of the race's S6 and S4D (widths RACE_WIDTHS, N = 8, batch
+RACE_BATCH = 48, selective copying L = 64, k = 4) and 1,000 of them projected. Part 3: the page's Lecture race
+(``selective.demo`` at its defaults, seed 0) in lockstep as the engine runs it (``lrd_core.lecture.run_demo``),
+CPU seconds until its verdict speaks; target <= 20 s (the issue allowed 45). Run from the repo root:
+``python -m bench.bench_selective``. One thread.
 """
 
 import os
@@ -14,16 +15,14 @@ import time
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported: one thread on a shared 2-core host
 
-import pandas as pd
 import torch
 
 from bench._timing import compare, header, result
 from lrd_core.experiments import selective as exp
-from lrd_core.history import event_row
+from lrd_core.lecture import run_demo
 from lrd_core.models.selective import selective_scan
 from lrd_core.task_runs import parity_loss
 from lrd_core.tasks import selective_copying
-from lrd_core.train import TrainConfig
 
 CLOCK = time.process_time
 B, D, N, L = 8, 64, 16, 1024
@@ -55,7 +54,7 @@ def steps() -> None:
     x, y = selective_copying(exp.RACE_BATCH, 64, 4, torch.Generator().manual_seed(0))
     times = {}
     for kind in ("S6", "S4D"):
-        model = exp.race_model(kind, 0)
+        model = exp.race_model(kind, 0, width=exp.RACE_WIDTHS[kind], state_size=exp.RACE_STATE)
         opt = torch.optim.Adam(model.parameters(), 1e-3)
 
         def step(model=model, opt=opt):
@@ -76,22 +75,13 @@ def steps() -> None:
     result("S6, 1,000 steps of the Full-size race, CPU-s", full, "<= 45 (issue #21)", full <= 45, "{:.0f}")
 
 
-def verdict_time(L: int = 32, k: int = 2, seed: int = 0, steps: int = 400) -> None:
-    config = TrainConfig(steps=steps, lr=1e-2, batch=32, clip=1.0, warmup_steps=50)
-    alive = {name: f() for name, f in exp.race(L, k, config, seed).items()}
-    rows, start, verdict = [], CLOCK(), None
-    while alive and verdict is None:
-        for name, it in list(alive.items()):  # one step of each in turn, as the engine does
-            event = next(it, None)
-            if event is None or event.status != "running":
-                alive.pop(name)
-            if event is not None:
-                rows.append({"series": name, **event_row(event)})
-                if event.metrics:
-                    verdict = verdict or exp.race_verdict(pd.DataFrame(rows), False)
-    seconds = CLOCK() - start
-    print(f"Lecture race L = {L}, k = {k}, seed {seed}: {verdict.text if verdict else 'no verdict'}")
-    result("CPU seconds to the verdict", seconds, "<= 20 s", verdict is not None and seconds <= 20, "{:.1f}")
+def verdict_time(seed: int = 0) -> None:
+    out = run_demo(exp.demo(exp.DEFAULTS, seed))
+    v = exp.DEFAULTS
+    print(f"Lecture race L = {v['sel_L']}, k = {v['sel_k']}, seed {seed}: {out.verdict.text if out.verdict else '-'}")
+    print(f"verdict first given at step {out.decided_step}")
+    seconds = out.decided_cpu_s
+    result("CPU seconds to the verdict", seconds, "<= 20 s", out.verdict is not None and seconds <= 20, "{:.1f}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from lrd_core import theory
-from lrd_core.experiments import selective
+from lrd_core.experiments import recall, selective
 from lrd_core.models import s4d
 
 
@@ -119,5 +119,17 @@ EXERCISES = (
         "Each step multiplies the state by e^(ΔA), so 100 steps keep e^(100·Δ·A) = e^(−1): Δ = 1/100. A larger "
         "Δ on a data token writes it (and forgets the old state); a small Δ on noise lets the state pass.",
         "pages/7_Selective_state_spaces.py",
+    ),
+    Exercise(
+        "delta_capacity",
+        "Associative recall",
+        "A memory S of size dk × dv with dk = 16 stores pairs by the delta rule with β = 1 (random unit keys and "
+        "values, each written once). Up to how many pairs n is the expected RMS retrieval error below 0.5?",
+        lambda: recall.pairs_below(16, 0.5, "delta"),
+        0.0,
+        "Read the delta rule's dashed curve at dk = 16 where it crosses 0.5; the closed form is "
+        "lrd_core.theory.delta_memory_error. An additive memory would need (n − 1)/16 < 0.25: fewer pairs.",
+        "pages/10_Associative_recall.py",
+        {"mem_dk": "16"},
     ),
 )

@@ -55,3 +55,10 @@ MAX_PASTED_CHARS = 4000  # characters a visitor may paste into the tokenizer box
 MAX_SEGMENT_LEN = 128  # S: tokens per segment of the segment-level Transformer
 MAX_MEMORY_LEN = 256  # M: cached hidden states per layer attended as extra keys/values
 MAX_SEGMENTS = 8  # segments in one sequence of segment-level training (the sequence is S × segments long)
+
+# Associative recall (the "Associative recall" page)
+MAX_MQAR_PAIRS = 64  # n: key-value pairs of one MQAR sequence (3n tokens)
+MAX_RECALL_STEPS = 3000  # optimiser steps of one racer in the MQAR race
+MAX_MEMORY_DK = 128  # dk of the fixed-size memory demonstration
+MAX_MEMORY_LOAD = 8  # n/dk: pairs per key dimension stored in that memory at most
+MAX_FORM_LEN = 2048  # L of the linear-attention forms' timing (the parallel form's L × L scores: 32 MB at 2048)

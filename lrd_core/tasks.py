@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from lrd_core.limits import MAX_BATCH, MAX_LAG, MAX_SEQ2SEQ_LEN, MAX_SEQ2SEQ_SYMBOLS, MAX_SEQ_LEN, MAX_TCN_TRAIN_SEQ_LEN
+from lrd_core.limits import (
+    MAX_BATCH,
+    MAX_LAG,
+    MAX_MQAR_PAIRS,
+    MAX_SEQ2SEQ_LEN,
+    MAX_SEQ2SEQ_SYMBOLS,
+    MAX_SEQ_LEN,
+    MAX_TCN_TRAIN_SEQ_LEN,
+)
 from lrd_core.validate import check_int
 
 
@@ -211,3 +219,35 @@ def selective_copying(
     y = torch.full((batch, L + k), IGNORE_INDEX, dtype=torch.long, device=g.device)  # (B, L + k)
     y[:, L:] = data
     return torch.nn.functional.one_hot(tokens, n_symbols + 2).float(), y  # (B, L + k, n+2), (B, L + k)
+
+
+# --- Multi-query associative recall (the "Associative recall" page) ---
+
+
+def mqar(batch: int, n_pairs: int, generator: torch.Generator, n_keys: int = 64, n_values: int = 64):
+    """Multi-query associative recall (Arora et al. 2023, "Zoology"): n key-value pairs, then every key again
+    in a random order, at which the model must name that key's value.
+
+    Tokens 0..n_keys−1 are keys, n_keys..n_keys+n_values−1 values. The sequence is k_1 v_1 ... k_n v_n, then
+    the n keys (distinct within a sequence, drawn without replacement) in a random order: length 3n. Each key
+    gets an independent uniform value. Guessing scores 1/n_values; a model that only knows "one of the values
+    shown" scores about 1/n.
+
+    Returns x: (B, 3n, n_keys + n_values) float32 one-hot and y: (B, 3n) int64, the queried key's value
+    (0..n_values−1) at the n query steps and ``IGNORE_INDEX`` everywhere else.
+    """
+    batch = check_int("batch", batch, 1, MAX_BATCH)
+    n_keys = check_int("n_keys", n_keys, 1, 1024)
+    n_values = check_int("n_values", n_values, 2, 1024)
+    n = check_int("n_pairs", n_pairs, 1, min(MAX_MQAR_PAIRS, n_keys))
+    g = _check_generator(generator)
+    keys = torch.rand(batch, n_keys, generator=g, device=g.device).argsort(dim=1)[:, :n]  # (B, n) distinct keys
+    values = torch.randint(0, n_values, (batch, n), generator=g, device=g.device)  # (B, n)
+    order = torch.rand(batch, n, generator=g, device=g.device).argsort(dim=1)  # (B, n): the order of the queries
+    tokens = torch.empty(batch, 3 * n, dtype=torch.long, device=g.device)
+    tokens[:, 0 : 2 * n : 2] = keys
+    tokens[:, 1 : 2 * n : 2] = n_keys + values
+    tokens[:, 2 * n :] = keys.gather(1, order)
+    y = torch.full((batch, 3 * n), IGNORE_INDEX, dtype=torch.long, device=g.device)
+    y[:, 2 * n :] = values.gather(1, order)
+    return torch.nn.functional.one_hot(tokens, n_keys + n_values).float(), y  # (B, 3n, V), (B, 3n)

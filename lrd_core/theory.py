@@ -360,3 +360,68 @@ def layernorm_projection_distance(d_model: int) -> float:
     """
     D = check_int("d_model", d_model, 2, 10**6)
     return float(np.sqrt(2.0 / D))
+
+
+# --- A memory of fixed size (the "Associative recall" page) ---
+
+MAX_MEMORY_PAIRS = 4096  # n accepted by the memory closed forms below
+
+
+def additive_memory_error(n_pairs, dk: int):
+    """(n − 1)/dk: expected squared retrieval error, per pair and relative to |v|² = 1, of an additive memory
+    S = Σ_j k_j v_jᵀ holding n pairs with independent uniform unit keys in R^dk and unit values.
+
+    Reading key i returns v_i + Σ_{j≠i} (k_j·k_i) v_j; the values are independent with mean 0, so the cross
+    terms add in square, and E[(k_j·k_i)²] = 1/dk for two independent unit vectors. It grows without bound:
+    past n ≈ dk + 1 the noise is larger than the value. Scalar or array n >= 1.
+    """
+    dk = check_int("dk", dk, 1, 10**6)
+    n = as_float_array("n_pairs", n_pairs)
+    if n.size and (not np.all(np.isfinite(n)) or n.min() < 1):
+        raise ValueError(f"n_pairs must be >= 1, got {n_pairs!r}")
+    out = (n - 1) / dk
+    return float(out) if np.ndim(n_pairs) == 0 else out
+
+
+def delta_memory_pair_errors(n_pairs: int, dk: int) -> np.ndarray:
+    """Expected squared retrieval error of each pair i = 1..n (written in that order) after all n writes of
+    the delta rule with β = 1, S_t = S_{t−1} + k_t (v_t − S_{t−1}ᵀ k_t)ᵀ, keys and values as in
+    :func:`additive_memory_error`. Exact expectations, no approximation:
+
+    Each write leaves S unchanged on the complement of k_t, so a read of key i changes by a_t δ_t with
+    a_t = k_i·k_t and the surprise δ_t = v_t − S_{t−1}ᵀ k_t, and e_i = 0 right after pair i is written. With
+    q = 1 − 1/dk, E[k kᵀ] = I/dk and the fourth moment E[(x·k)² kᵀAk] = (|x|² tr A + 2xᵀAx)/(dk(dk + 2)):
+
+        F_t = E|S_t|²_F = dk (1 − q^t)                                  (the state fills up to |S|² = dk)
+        c ← c − (1 + c)/dk                                              (c = E[v_i·e_i]: 1 + c = q^m)
+        E ← E − 2(c + E)/dk + 1/dk + (F_{t−1} + 2(1 + 2c + E)) / (dk(dk + 2))     (E = E|e_i|²)
+
+    for every later write t. The newest pair is exact, the oldest are forgotten: E -> 2 (a read-out
+    unrelated to v_i) as t grows, never beyond. Returns a float array of length n.
+    """
+    n = check_int("n_pairs", n_pairs, 1, MAX_MEMORY_PAIRS)
+    dk = check_int("dk", dk, 1, 10**6)
+    q = 1.0 - 1.0 / dk
+    E, c = np.zeros(n), np.zeros(n)  # pair i's error and overlap, updated by every write after it
+    for t in range(2, n + 1):  # write t (1-based) moves pairs 1..t−1, with the state of t − 1 writes
+        F_prev = dk * (1.0 - q ** (t - 1))
+        old_E, old_c = E[: t - 1], c[: t - 1]
+        E[: t - 1] = (
+            old_E
+            - 2.0 * (old_c + old_E) / dk
+            + 1.0 / dk
+            + (F_prev + 2.0 * (1.0 + 2.0 * old_c + old_E)) / (dk * (dk + 2))
+        )
+        c[: t - 1] = old_c - (1.0 + old_c) / dk
+    return E
+
+
+def delta_memory_error(n_pairs, dk: int):
+    """Mean over the n pairs of :func:`delta_memory_pair_errors`: the delta rule's counterpart of
+    :func:`additive_memory_error` (squared retrieval error per pair, relative to |v|² = 1). Scalar or
+    sequence of n."""
+    ns = np.atleast_1d(as_float_array("n_pairs", n_pairs))
+    out = np.array([float(delta_memory_pair_errors(int(n), dk).mean()) if n == int(n) else np.nan for n in ns])
+    if np.isnan(out).any():
+        raise ValueError(f"n_pairs must be whole numbers, got {n_pairs!r}")
+    return float(out[0]) if np.ndim(n_pairs) == 0 else out

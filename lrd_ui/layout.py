@@ -10,6 +10,7 @@ import streamlit as st
 
 from lrd_core.limits import MAX_SEED
 from lrd_core.runtime.foreground import page_started
+from lrd_ui.errors import fail_if_forced, guard_page
 from lrd_ui.presenter import controls_toggle, presenter_from_url, presenter_toggle, presenting, start_page
 from lrd_ui.presets import preset_banner, preset_menu
 
@@ -25,7 +26,8 @@ PAGES = (
     ("pages/7_Selective_state_spaces.py", "Selective state spaces", ":material/filter_alt:"),
     ("pages/8_LayerNorm_placement.py", "LayerNorm placement", ":material/stacked_line_chart:"),
     ("pages/9_Real_data.py", "Real data: electricity demand", ":material/bolt:"),
-    ("pages/10_Exercises.py", "Exercises", ":material/quiz:"),
+    ("pages/10_Associative_recall.py", "Associative recall", ":material/manage_search:"),
+    ("pages/11_Exercises.py", "Exercises", ":material/quiz:"),
 )
 
 SEED_KEY, DEVICE_KEY = "global_seed", "global_device"
@@ -45,6 +47,7 @@ def setup_page(title: str, icon: str, *, uses_torch: bool = True) -> Globals:
     opens does not wait for ``import torch`` (about 2 s) before its first chart.
     """
     page_started()  # background training pauses until this script run ends (lrd_core.runtime.foreground)
+    guard_page()  # an unexpected error shows the visitor one sentence; the log keeps the traceback
     presenter_from_url()  # before the page config: a presenter link opens with the sidebar collapsed
     st.set_page_config(
         page_title=title, page_icon=icon, layout="wide", initial_sidebar_state="collapsed" if presenting() else "auto"
@@ -59,6 +62,7 @@ def setup_page(title: str, icon: str, *, uses_torch: bool = True) -> Globals:
     st.title(title)
     controls_toggle()
     preset_banner()
+    fail_if_forced(title)  # tests only: LRD_TEST_FAIL_PAGE set when the server started
     return globals_
 
 

@@ -2,11 +2,18 @@
 
 The switch lives in a plain session-state key (it survives page switches) and
 in the URL as ``?presenter=1``, so a lecturer can bookmark a page in that mode.
+In presenter mode the sidebar also offers the follow link for the hall (:mod:`lrd_ui.follow`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import streamlit as st
+
+from lrd_ui import follow
 
 PRESENTER_KEY = "global_presenter"  # bool: presenter mode on
 SEEN_KEY = "_sections_seen"  # sections drawn so far in this run of the page
@@ -43,12 +50,38 @@ HIDE_CONTROLS_CSS = """
 """
 
 
-def presenter_from_url() -> None:
-    """A deep link (``?presenter=1``) turns presenter mode on, once per visitor, before the page config is set
-    (which opens presenter pages with the sidebar collapsed)."""
+_SHARED_DRAWING = contextvars.ContextVar("lrd_shared_drawing", default=False)
+
+
+@contextlib.contextmanager
+def shared_drawing() -> Iterator[None]:
+    """Inside: charts are drawn for every viewer of a live run at once (replayed from a cache), so
+    :func:`exports_shown` is False: a download button is a widget, and widgets cannot be replayed."""
+    token = _SHARED_DRAWING.set(True)
+    try:
+        yield
+    finally:
+        _SHARED_DRAWING.reset(token)
+
+
+def exports_shown() -> bool:
+    """Whether a chart gets download buttons under it: not on a projector, not in a shared drawing."""
+    return not presenting() and not _SHARED_DRAWING.get()
+
+
+def _presenter_param() -> None:
     ss = st.session_state
     if "presenter" in st.query_params and PRESENTER_KEY not in ss:
         ss[PRESENTER_KEY] = st.query_params["presenter"] in ("1", "true", "True")
+
+
+def presenter_from_url() -> None:
+    """A deep link (``?presenter=1``) turns presenter mode on, once per visitor, before the page config is set
+    (which opens presenter pages with the sidebar collapsed). A follow link (``?follow=<code>``) makes the
+    visitor a follower, and a follower's page takes the presenter's page and values here, before any widget."""
+    _presenter_param()
+    follow.enter_from_url()
+    follow.sync()
 
 
 def presenting() -> bool:
@@ -64,7 +97,7 @@ def chart_scale() -> float:
 def presenter_toggle() -> None:
     """Sidebar switch for presenter mode (also ``?presenter=1`` in the URL); styles the page when on."""
     ss = st.session_state
-    presenter_from_url()
+    _presenter_param()
     on = st.toggle(
         "Presenter mode",
         bool(ss.get(PRESENTER_KEY, False)),
@@ -77,11 +110,14 @@ def presenter_toggle() -> None:
         st.html(CSS)
     elif "presenter" in st.query_params:
         del st.query_params["presenter"]
+    follow.share_control(on)
 
 
 def controls_toggle() -> None:
     """In presenter mode, a "Show controls" switch at the top of the page; while it is off the page's run
-    settings, source expanders and Streamlit's toolbar are hidden (the sidebar holds the rest)."""
+    settings, source expanders and Streamlit's toolbar are hidden (the sidebar holds the rest). A follower of a
+    presenter gets the follow banner here instead."""
+    follow.banner()
     if not presenting():
         return
     ss = st.session_state

@@ -10,7 +10,7 @@ import streamlit as st
 from pandas.io.formats.style import Styler
 
 from lrd_core.charts import HEIGHT, export, style
-from lrd_ui.presenter import CHART_COUNT_KEY, chart_scale, page_slug, presenting
+from lrd_ui.presenter import CHART_COUNT_KEY, chart_scale, exports_shown, page_slug, presenting
 
 EXPORTS = (  # (label, file suffix, mime, builder): builders run only when the button is clicked
     ("PNG", "png", "image/png", export.chart_png),
@@ -28,7 +28,7 @@ def chart(c: alt.TopLevelMixin, *, height: int | None = None, name: str | None =
     """
     styled = style(c, int((height or HEIGHT) * chart_scale()), presenter=presenting())
     st.altair_chart(styled, width="stretch")
-    if presenting():
+    if not exports_shown():  # presenter mode, or a live chart drawn once for all its viewers (lrd_ui.live)
         return
     number = st.session_state.get(CHART_COUNT_KEY, 0) + 1  # unique on the page, also across fragment reruns
     st.session_state[CHART_COUNT_KEY] = number

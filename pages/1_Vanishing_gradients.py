@@ -1,31 +1,32 @@
 """Vanishing & exploding gradients: how much learning signal survives the trip back through a plain RNN."""
 
-from functools import partial
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from lrd_core import charts, gradients, limits, theory
+from lrd_core.charts import vanishing as vanishing_charts
+from lrd_core.demo import Demo
 from lrd_core.experiments import vanishing
-from lrd_core.experiments.vanishing import rnn_adding_model
 from lrd_core.models.recurrent import ACTIVATIONS, W_INITS, RNNConfig
-from lrd_core.task_runs import adding_run
-from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
 from lrd_ui.presenter import section
 
 g = setup_page("Vanishing & exploding gradients", ":material/trending_down:")
+D = vanishing.DEFAULTS  # every widget the live run reads starts at its value there (the run's defaults)
 
 with st.sidebar:
     st.header("Recurrent net")
-    rho = st.slider("ρ: spectral radius of W", 0.1, 2.0, 0.9, 0.05, key="rho", bind="query-params")
-    activation = st.selectbox("Activation φ", ACTIVATIONS, key="act", bind="query-params")
+    rho = st.slider("ρ: spectral radius of W", 0.1, 2.0, D["rho"], 0.05, key="rho", bind="query-params")
+    activation = st.selectbox(
+        "Activation φ", ACTIVATIONS, ACTIVATIONS.index(D["activation"]), key="act", bind="query-params"
+    )
     w_init = st.selectbox(
         "W initialisation",
         W_INITS,
+        W_INITS.index(D["w_init"]),
         key="init",
         bind="query-params",
         help="orthogonal: W = ρ·Q, every singular value is ρ. gaussian: random, rescaled to spectral radius ρ.",
@@ -34,13 +35,13 @@ with st.sidebar:
         "Input scale",
         0.0,
         5.0,
-        1.0,
+        D["input_scale"],
         0.1,
         key="xscale",
         bind="query-params",
         help="Bigger inputs push tanh into its flat tails (saturation).",
     )
-    hidden = st.select_slider("Hidden units H", [8, 16, 32, 64, 128, 256], 64, key="H", bind="query-params")
+    hidden = st.select_slider("Hidden units H", [8, 16, 32, 64, 128, 256], D["hidden"], key="H", bind="query-params")
     T = st.slider("Sequence length T", 10, limits.MAX_SEQ_LEN, 200, 10, key="T", bind="query-params")
 
 config = RNNConfig(2, hidden, activation, w_init, rho, input_scale)
@@ -73,36 +74,14 @@ st.caption(
 )
 
 section("1 · Signal reaching h_t, against distance")
-BOUND = "bound ∏‖J_k‖₂ (measured Jacobians)"
-
-
-def signal_chart(df: pd.DataFrame):
-    """Measured ‖∂L/∂h_t‖, the theory line and (once the Jacobian norms are in ``df``) the bound."""
-    series = [
-        df.assign(series="measured ‖∂L/∂h_t‖", value=df["grad_norm"]),
-        df.assign(series="theory α·ρ^(L−1)", value=theory.signal_magnitude(rho, df["lag"].to_numpy() + 1, alpha)),
-    ]
-    if df["bound"].notna().any():
-        series.append(df.assign(series=BOUND, value=df["bound"]))
-    return charts.log_line_chart(
-        pd.concat(series),
-        "lag",
-        "value",
-        "series",
-        x_title="distance T − t (steps back from the loss)",
-        y_title="gradient norm (log)",
-        dashed=("theory α·ρ^(L−1)", BOUND),
-    )
-
-
 slot = st.empty()
 if slow_bound:
     with slot.container():
-        show.chart(signal_chart(df))
+        show.chart(vanishing_charts.signal_chart(df, rho, alpha))
         st.caption(f"Computing the bound: {T:,} spectral norms of {hidden} x {hidden} Jacobians…")
     df = probe(config, T, g.seed, g.device)
 with slot.container():
-    show.chart(signal_chart(df))
+    show.chart(vanishing_charts.signal_chart(df, rho, alpha))
 factor = vanishing.decay_per_step(df)
 m1, m2, m3 = st.columns(3)
 m1.metric("measured shrink factor per step", f"{factor:.4g}", help="exp of the fitted slope of log‖∂L/∂h_t‖")
@@ -182,16 +161,20 @@ learns. Train the net from the sidebar on a short and on a long sequence.
 """
 )
 c1, c2, c3, c4, c5 = st.columns(5)
-train_T = c1.slider("Training length T", 2, limits.MAX_TRAIN_SEQ_LEN, 20, 1, key="train_T", bind="query-params")
-steps = c2.slider("Steps", 50, limits.MAX_STEPS, 600, 50, key="steps", bind="query-params")
-lr = c3.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1], 3e-3, key="lr", bind="query-params")
-clip = c4.toggle("Clip gradient norm at c", key="clip", bind="query-params")
+train_T = c1.slider(
+    "Training length T", 2, limits.MAX_TRAIN_SEQ_LEN, D["train_T"], 1, key="train_T", bind="query-params"
+)
+steps = c2.slider("Steps", 50, limits.MAX_STEPS, D["steps"], 50, key="steps", bind="query-params")
+lr = c3.select_slider(
+    "Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1], D["lr"], key="lr", bind="query-params"
+)
+clip = c4.toggle("Clip gradient norm at c", D["clip"], key="clip", bind="query-params")
 linked_c = st.query_params.get("clip_norm")  # read before the widget: it drops a value out of its range
 clip_norm = c5.number_input(
     "Clip norm c",
     vanishing.MIN_CLIP_NORM,
     vanishing.MAX_CLIP_NORM,
-    1.0,
+    D["clip_norm"],
     0.5,
     format="%g",
     key="clip_norm",
@@ -203,49 +186,40 @@ if linked_c is not None:
         vanishing.check_clip_norm(linked_c)
     except ValueError as err:
         st.error(f"The link's {err}; c = {clip_norm:g} is used instead.")
+race_values = {
+    "rho": rho,
+    "activation": activation,
+    "w_init": w_init,
+    "input_scale": input_scale,
+    "hidden": hidden,
+    "train_T": train_T,
+    "steps": steps,
+    "lr": lr,
+    "clip": clip,
+    "clip_norm": clip_norm,
+}
 try:
-    train_config = TrainConfig(steps=steps, lr=lr, batch=64, clip=clip_norm if clip else None)
+    race_demo = vanishing.demo(race_values, g.seed, g.device)
 except ValueError as err:
     st.error(str(err))
     st.stop()
-settings = (
-    f"ρ={rho}, φ={activation}, {w_init} W, input ×{input_scale}, H={hidden}, T={train_T}, lr={lr}, "
-    f"clip={clip_norm if clip else 'off'}, seed={g.seed}"
-)
 
 
-def render(history: pd.DataFrame) -> None:
+def render(history: pd.DataFrame, run: Demo) -> None:
     if not len(history):  # e.g. a run replaced by the clipping run below before its first step was drawn
         return
     a, b = st.columns(2)
     with a:
-        show.chart(
-            charts.loss_chart(
-                history, baseline=theory.ADDING_BASELINE_MSE, solved=vanishing.SOLVED_MSE, y_title="MSE (log)"
-            ),
-            height=340,
-        )
+        loss = charts.loss_chart(history, baseline=run.info["baseline"], solved=run.info["solved"], y_title="MSE (log)")
+        show.chart(loss, height=340)
     with b:
-        grads = history.rename(columns={"grad_norm": "value"}).assign(what="‖∇θ L‖")
-        show.chart(
-            charts.log_line_chart(
-                grads, "step", "value", "what", x_title="training step", y_title="gradient norm (log)"
-            ),
-            height=340,
-        )
+        show.chart(vanishing_charts.training_grad_norm_chart(history), height=340)
 
 
-live_panel(
-    "rnn_adding",
-    {"RNN": lambda: adding_run(rnn_adding_model(config, g.seed), train_T, train_config, g.seed, g.device)},
-    total_steps=steps,
-    settings=settings,
-    render=render,
-    verdict=partial(vanishing.adding_verdict, T=train_T),
-)
+live_panel("rnn_adding", race_demo, render=render)
 
 section("5 · Clipping the exploding gradient")
-demo = vanishing.CLIP_DEMO
+setup = vanishing.CLIP_DEMO
 st.markdown(
     f"""
 Past ρ = 1 the signal can grow at every step back instead of shrinking, and so can the gradient of the
@@ -253,46 +227,32 @@ weights. Plain gradient descent steps by lr times that gradient: one huge gradie
 that the next loss overflows. Pascanu, Mikolov & Bengio (2013) rescale the gradient g whenever ‖g‖ > c:
 g ← c·g/‖g‖. The direction is kept; the step is at most lr·c long.
 
-Two copies of one {demo.activation} RNN (ρ = {demo.rho:g}, H = {demo.hidden}, adding problem at T = {demo.T},
-SGD with lr = {demo.lr:g}, batch {demo.batch}) train side by side on the same batches: one without clipping,
+Two copies of one {setup.activation} RNN (ρ = {setup.rho:g}, H = {setup.hidden}, adding problem at T = {setup.T},
+SGD with lr = {setup.lr:g}, batch {setup.batch}) train side by side on the same batches: one without clipping,
 one clipped at c = **{clip_norm:g}** (the *Clip norm c* control above). ReLU does not saturate, so nothing
 but clipping stops the growth.
 """
 )
 try:
-    clip_factories = vanishing.clipping_race(clip_norm, g.seed, g.device)
+    clip_demo = vanishing.clipping_demo({"clip_norm": clip_norm}, g.seed, g.device)
 except ValueError as err:
     st.error(str(err))
     st.stop()
 
 
-def render_clipping(history: pd.DataFrame) -> None:
+def render_clipping(history: pd.DataFrame, run: Demo) -> None:
     if not len(history):
         return
+    c = run.info["clip_norm"]
     a, b = st.columns(2)
     with a:
-        show.chart(charts.loss_chart(history, baseline=theory.ADDING_BASELINE_MSE, solved=None, y_title="MSE (log)"))
+        show.chart(charts.loss_chart(history, baseline=run.info["baseline"], solved=None, y_title="MSE (log)"))
     with b:
-        chart = charts.log_line_chart(
-            vanishing.clipping_norms_long(history, clip_norm),
-            "step",
-            "value",
-            "series",
-            x_title="training step",
-            y_title="gradient norm (log)",
-            dashed=vanishing.norm_series(clip_norm)[-1:],
-        )
-        show.chart(chart + charts.rule(clip_norm, f"c = {clip_norm:g}"))
+        norms = vanishing.clipping_norms_long(history, c)
+        show.chart(vanishing_charts.clipping_norms_chart(norms, c, dashed=vanishing.norm_series(c)[-1:]))
 
 
-live_panel(
-    "rnn_clipping",
-    clip_factories,
-    total_steps=demo.steps,
-    settings=f"c={clip_norm:g}, seed={g.seed}",
-    render=render_clipping,
-    verdict=partial(vanishing.clipping_verdict, clip_norm=clip_norm),
-)
+live_panel("rnn_clipping", clip_demo, render=render_clipping)
 held, seeds, claim_c = vanishing.CLIP_CLAIM_HELD, vanishing.CLIP_CLAIM_SEEDS, vanishing.CLIP_CLAIM_NORM
 st.caption(
     "Right: ‖∇θ L‖ of each run before clipping, and the clipped run's norm measured after clipping (dashed), "

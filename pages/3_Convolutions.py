@@ -1,15 +1,13 @@
 """Dilated causal convolutions: a receptive field that doubles with every layer, measured and put to work."""
 
-from functools import partial
-
 import pandas as pd
 import streamlit as st
 
 from lrd_core import charts, limits
 from lrd_core.charts import topic_charts
+from lrd_core.demo import Demo
 from lrd_core.experiments import convolutions
 from lrd_core.models.tcn import VARIANTS, CausalConv1d, TCNConfig
-from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
@@ -20,14 +18,16 @@ PAGE_MAX_KERNEL, PAGE_MAX_TOP = 4, 8  # widget ranges: every chart at the extrem
 PROBE_CHANNELS = 2  # the measured field does not depend on the width; 2 channels keep probes instant
 
 g = setup_page("Dilated causal convolutions", ":material/account_tree:")
+D = convolutions.DEFAULTS  # the sidebar starts at the live run's defaults
 
 with st.sidebar:
     st.header("Convolution stack")
-    k = st.slider("k: kernel size (taps per layer)", 2, PAGE_MAX_KERNEL, 2, 1, key="k", bind="query-params")
-    d = st.slider("d: top layer (layers 0..d)", 0, PAGE_MAX_TOP, 5, 1, key="d", bind="query-params")
+    k = st.slider("k: kernel size (taps per layer)", 2, PAGE_MAX_KERNEL, D["k"], 1, key="k", bind="query-params")
+    d = st.slider("d: top layer (layers 0..d)", 0, PAGE_MAX_TOP, D["d"], 1, key="d", bind="query-params")
     variant = st.selectbox(
         "Stack",
         VARIANTS,
+        VARIANTS.index(D["stack"]),
         key="stack",
         bind="query-params",
         help="dilated: layer ℓ has dilation 2^ℓ. undilated: dilation 1 everywhere. "
@@ -129,58 +129,33 @@ c1, c2, c3 = st.columns(3)
 lag = c1.slider("Your lag", 1, limits.MAX_LAG, v["lag"], 1, key="lag", bind="query-params")
 steps = c2.slider("Steps", 50, 2000, v["steps"], 50, key="steps", bind="query-params")
 channels = c3.select_slider("Channels C", [8, 16, 32, 64], v["C"], key="C", bind="query-params")
-series = convolutions.parity_series(R, lag)
-train_config = TrainConfig(steps=steps, lr=1e-3, batch=32)
-train_net = TCNConfig(1, channels, k, d, variant)
-settings = f"{variant}, k={k}, d={d}, C={channels}, lags {sorted(series.values())}, steps={steps}, seed={g.seed}"
-sizing_net = convolutions.tcn_tagger(train_net, 0)  # only its layer widths are read
-batches = {
-    v: convolutions.parity_batches(sizing_net, convolutions.parity_length(v), train_config.batch, 128)[0]
-    for v in series.values()
-}
-if small := {v: b for v, b in batches.items() if b < train_config.batch}:
-    settings += f", batch {min(small.values())}-{train_config.batch}"
+race_values = {"lag": lag, "steps": steps, "C": channels, "k": k, "d": d, "stack": variant}
+try:
+    race_demo = convolutions.demo(race_values, g.seed, g.device)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
+full_batch = convolutions.TRAIN_BATCH
+if small := {at: b for at, b in race_demo.info["batches"].items() if b < full_batch}:
     st.caption(
         "Memory cap: "
-        + ", ".join(f"lag {v} trains on {b} sequences per step" for v, b in sorted(small.items()))
-        + f" (not {train_config.batch}): a step at these lengths would otherwise hold more than "
+        + ", ".join(f"lag {at} trains on {b} sequences per step" for at, b in sorted(small.items()))
+        + f" (not {full_batch}): a step at these lengths would otherwise hold more than "
         f"{convolutions.PARITY_STEP_BYTES // 2**20} MB. Fewer sequences per step make learning slower and noisier; "
         "a lag at or past R stays at 50 % at any batch size."
     )
 
 
-META = "tcn_parity_meta"  # (R, series) of the run on show, written when Start builds it
-
-
-def render(history: pd.DataFrame) -> None:
-    run_R, run_series = st.session_state.get(META, (R, series))
+def render(history: pd.DataFrame, run: Demo) -> None:
     left, right = st.columns(2)
     with left:
         show.chart(charts.accuracy_chart(history), height=320)
-    with right:
-        by_lag = convolutions.accuracy_by_lag(history, run_series, run_R)
-        show.chart(topic_charts.accuracy_vs_lag_chart(by_lag, run_R), height=320)
+    with right:  # the run's own R and lags: the sliders may have moved since Start
+        by_lag = convolutions.accuracy_by_lag(history, run.info["series"], run.info["R"])
+        show.chart(topic_charts.accuracy_vs_lag_chart(by_lag, run.info["R"]), height=320)
 
 
-def factory(v: int):
-    def start():
-        st.session_state[META] = (R, series)
-        return convolutions.lag_parity_run(
-            convolutions.tcn_tagger(train_net, g.seed), v, train_config, g.seed, g.device
-        )
-
-    return start
-
-
-live_panel(
-    "tcn_parity",
-    {name: factory(v) for name, v in series.items()},
-    total_steps=steps,
-    settings=settings,
-    render=render,
-    steps_per_tick=5,
-    verdict=partial(convolutions.parity_verdict, series_lags=series, receptive_field=R),
-)
+live_panel("tcn_parity", race_demo, render=render, steps_per_tick=5)
 st.caption(
     "Accuracy is measured every 10 steps on a held-out batch. A lag inside the field can be learned: the default "
     "stack jumps to about 100 % within a few hundred steps, while longer lags, deeper or residual stacks may sit on a "

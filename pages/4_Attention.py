@@ -1,15 +1,14 @@
 """Attention: a one-step gradient path from every output to every input, and the O(L²) bill for it."""
 
-from functools import partial
-
 import pandas as pd
 import streamlit as st
 
 from lrd_core import charts, limits, theory
 from lrd_core.charts import topic_charts
+from lrd_core.demo import Demo
 from lrd_core.experiments import attention, attention_cost
 from lrd_core.formats import fmt
-from lrd_core.models.seq2seq import Attention, Seq2SeqConfig
+from lrd_core.models.seq2seq import Attention
 from lrd_core.models.transformer import self_attention
 from lrd_ui import show
 from lrd_ui.layout import setup_page
@@ -19,17 +18,18 @@ from lrd_ui.sizes import size_values
 
 SYMBOLS, EMBED = attention.RACE_SYMBOLS, attention.RACE_EMBED  # alphabet of the reversal task; embedding size
 COST_D, COST_REPEATS = 64, 5  # width of the head whose cost is timed; its time is the fastest of 5 runs
-KEEP = "attention_models"  # session key: {series: (model, T)} of the run on show, filled when Start builds them
 
 g = setup_page("Attention", ":material/center_focus_strong:")
+D = attention.DEFAULTS  # the sidebar's H and score start at the live run's defaults
 
 with st.sidebar:
     st.header("Encoder-decoder")
     T = st.slider("Probe length T (source symbols)", 10, 200, 100, 10, key="T", bind="query-params")
-    hidden = st.select_slider("Hidden units H", [16, 32, 64, 128], 64, key="H", bind="query-params")
+    hidden = st.select_slider("Hidden units H", [16, 32, 64, 128], D["H"], key="H", bind="query-params")
     kind = st.selectbox(
         "Attention score",
-        ("additive", "dot"),
+        attention.RACE_SCORES,
+        attention.RACE_SCORES.index(D["score"]),
         key="score",
         bind="query-params",
         help="additive: v·tanh(W_q d + W_k h) (Bahdanau). dot: (W_q d)·h / √H.",
@@ -128,34 +128,30 @@ batches (Adam, learning rate {lr:g}). Accuracy is scored by free-running decodin
 reads its own previous guesses, as it would in use.
 """
 )
-config = attention.race_config(steps, lr)
-model_config = Seq2SeqConfig(SYMBOLS, EMBED, hidden, kind)
-settings = f"length={train_T}, H={hidden}, score={kind}, steps={steps}, lr={lr:g}, seed={g.seed}"
-keep = st.session_state.setdefault(KEEP, {})
+race_values = {"train_T": train_T, "steps": steps, "lr": lr, "H": hidden, "score": kind}
+try:
+    race_demo = attention.demo(race_values, g.seed, g.device)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
 
 
-def render(history: pd.DataFrame) -> None:
+def render(history: pd.DataFrame, run: Demo) -> None:
     left, right = st.columns(2)
     with left:
-        show.chart(charts.accuracy_chart(history, 1 / SYMBOLS, y_title="greedy token accuracy"), height=380)
+        chance = 1 / run.info["n_symbols"]
+        show.chart(charts.accuracy_chart(history, chance, y_title="greedy token accuracy"), height=380)
     with right:
-        if "attention" in keep:  # the map at the last evaluation, computed by the training thread
-            show.chart(topic_charts.attention_heatmap(keep["attention"]), height=380)
+        maps = run.info["maps"]  # the map at the last evaluation, computed by the training thread
+        if "attention" in maps:
+            show.chart(topic_charts.attention_heatmap(maps["attention"]), height=380)
             st.caption(
                 "α_{s,t} of the attention model on one fixed sequence, decoded greedily. Trained on "
                 "reversal, output s looks at source position T + 1 − s: the anti-diagonal."
             )
 
 
-live_panel(
-    "attention_race",
-    attention.attention_race(train_T, model_config, config, g.seed, g.device, keep=keep),
-    total_steps=steps,
-    settings=settings,
-    render=render,
-    steps_per_tick=10,
-    verdict=partial(attention.race_verdict, T=train_T, n_symbols=SYMBOLS),
-)
+live_panel("attention_race", race_demo, render=render, steps_per_tick=10)
 show.source(Attention.forward, "Source: one attention step, scores to context")
 
 section("3 · The bill: O(L²) work, and O(L²) memory only when the L × L matrix is stored")

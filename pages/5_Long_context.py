@@ -1,13 +1,12 @@
 """Long context: tokenization sets how many steps a dependency takes; segment recurrence reaches past the window."""
 
-from functools import partial
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from lrd_core import charts, theory, tokenize
 from lrd_core.charts import topic_charts
+from lrd_core.demo import Demo
 from lrd_core.experiments import long_context
 from lrd_core.limits import MAX_PASTED_CHARS
 from lrd_core.models.segment import MODE_NAMES, SegmentConfig, block_with_memory
@@ -21,7 +20,6 @@ SEGMENT, LAYERS, WIDTH = long_context.RACE_SEGMENT, long_context.RACE_LAYERS, lo
 DISTANCES = np.unique(np.linspace(1, 500, 50).astype(int))  # D in characters for the signal chart
 WINDOWS = (256, 512, 1024, 2048)  # window sizes W in tokens
 BOX_WIDTH = 72  # characters per row of the token boxes
-KEEP = "long_context_models"  # session key: {series: (model, delay, T)} of the run on show
 SAMPLE = """A recurrent network pays for every step between a cause and its effect. Cut the same sentence
 into longer tokens and the effect arrives in fewer steps.
 def mean(xs):
@@ -176,7 +174,12 @@ delay = c1.select_slider(
 )
 M = c2.select_slider("Memory M (recurrence)", [0, 16, 32], v["M"], key="M", bind="query-params")
 steps = c3.slider("Steps (same budget for both)", 20, 300, v["steps"], 20, key="steps", bind="query-params")
-T = long_context.segment_recall_length(delay, SEGMENT)
+try:
+    race_demo = long_context.demo({"delay": delay, "M": M, "steps": steps}, g.seed, g.device)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
+T = race_demo.info["T"]
 st.markdown(
     f"""
 A Transformer reads a long sequence in segments of S = {SEGMENT} tokens. The
@@ -196,20 +199,18 @@ gradients never cross a segment boundary even where attention does. Both models 
 from the same weights (D = {WIDTH}, Pre-LN) and see the same batches (Adam 10⁻³, batch 32).
 """
 )
-model_config, config = long_context.race_setup(delay, M, steps)
-settings = f"delay={delay}, M={M}, steps={steps}, seed={g.seed}"
-keep = st.session_state.setdefault(KEEP, {})
 
 
-def render(history: pd.DataFrame) -> None:
+def render(history: pd.DataFrame, run: Demo) -> None:
     show.chart(
         charts.accuracy_chart(history, 1 / long_context.SEGMENT_SYMBOLS, y_title="held-out accuracy at the query"),
         height=320,
     )
+    maps = run.info["attention"]  # each model's attention at its last evaluation, computed by its training thread
     columns = st.columns(2)
     for col, name in zip(columns, MODE_NAMES.values(), strict=True):
-        if name in keep:  # the attention at the last evaluation, computed by the training thread
-            att = keep[name]
+        if name in maps:
+            att = maps[name]
             with col:
                 st.markdown(
                     f"**{name}**: the query's attention (answer {att.attrs['answer']}, "
@@ -220,15 +221,7 @@ def render(history: pd.DataFrame) -> None:
                 )
 
 
-live_panel(
-    "long_context",
-    long_context.window_vs_recurrence(delay, model_config, config, g.seed, g.device, keep=keep),
-    total_steps=steps,
-    settings=settings,
-    render=render,
-    steps_per_tick=2,
-    verdict=partial(long_context.race_verdict, delay=delay, memory=M),
-)
+live_panel("long_context", race_demo, render=render, steps_per_tick=2)
 st.caption(
     "Accuracy on 256 held-out sequences every 10 steps. The maps show one fixed sequence: every row is one "
     "head, every column a key the query may read; left of the red line lie the cached states of earlier "

@@ -1,14 +1,13 @@
 """State-space models: a linear recurrence that is also a convolution, memory set by eigenvalues, and its cost."""
 
-from functools import partial
-
 import pandas as pd
 import streamlit as st
 
 from lrd_core import charts
 from lrd_core.charts.topic_charts import scan_timing_chart
+from lrd_core.demo import Demo
 from lrd_core.experiments import state_space
-from lrd_core.experiments.state_space import RECALL_SYMBOLS, ssm_vs_lstm
+from lrd_core.experiments.state_space import RECALL_SYMBOLS
 from lrd_core.formats import table_formats
 from lrd_core.limits import MAX_SSM_TRAIN_SEQ_LEN
 from lrd_core.models import s4d
@@ -216,23 +215,18 @@ st.markdown(
     f"1/{RECALL_SYMBOLS}. S4D: 2 layers, H = 64, N = 32, S4D-{init.capitalize()}. LSTM: hidden 64, forget "
     "bias 1. Same seed, same batches, Adam 3·10⁻³, batch 32."
 )
-config = state_space.race_config(steps)
-settings = f"T={T}, steps={steps}, init={init}, seed={g.seed}"
+try:
+    recall_demo = state_space.demo({"recall_T": T, "recall_steps": steps, "init": init}, g.seed, g.device)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
 
 
-def render(history: pd.DataFrame) -> None:
-    show.chart(charts.accuracy_chart(history, 1 / RECALL_SYMBOLS), height=320)
+def render(history: pd.DataFrame, run: Demo) -> None:
+    show.chart(charts.accuracy_chart(history, run.info["chance"]), height=320)
 
 
-live_panel(
-    "ssm_recall",
-    ssm_vs_lstm(T, config, g.seed, g.device, init=init),
-    total_steps=steps,
-    settings=settings,
-    render=render,
-    steps_per_tick=2,
-    verdict=partial(state_space.recall_verdict, T=T),
-)
+live_panel("ssm_recall", recall_demo, render=render, steps_per_tick=2)
 st.caption(
     "Accuracy on 256 held-out sequences every 10 steps. The S4D channels with small Δ hold the symbol "
     "for thousands of steps from the start, so the gradient reaches it at once; the LSTM's memory after T "

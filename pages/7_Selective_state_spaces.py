@@ -1,14 +1,15 @@
 """Selective state spaces: Mamba's input-dependent recurrence, the task S4D cannot solve, and the scan."""
 
-from functools import partial
-
 import pandas as pd
 import streamlit as st
 
 from lrd_core import charts
+from lrd_core.charts import selective as selective_charts
 from lrd_core.charts.topic_charts import scan_timing_chart
+from lrd_core.demo import Demo
 from lrd_core.experiments import selective
-from lrd_core.experiments.selective import CHANCE, N_SYMBOLS, SOLVED, race, race_verdict
+from lrd_core.experiments.selective import CHANCE, N_SYMBOLS, S4D_NAME, S6_NAME, SOLVED
+from lrd_core.history import metric_series
 from lrd_core.models import selective as s6
 from lrd_ui import show
 from lrd_ui.layout import setup_page
@@ -18,7 +19,6 @@ from lrd_ui.sizes import size_values
 
 SCAN_LENGTHS = (128, 256, 512, 1024, 2048)  # L of the scan timing: at 4096 the parallel scan needs 87 MB
 SCAN_SIZE = {"batch": 1, "channels": 16, "state_size": 8}  # small, so the page's first load stays quick
-WIDTH, STATE = 16, 8  # both racers: d_model / channels 16, N = 8 (S6 scans 2·16 = 32 channels)
 
 g = setup_page("Selective state spaces", ":material/filter_alt:")
 
@@ -72,85 +72,98 @@ rank-1 map of x, then the output map; residual and LayerNorm around it.
 show.source(s6.S6.forward, "Source: the S6 block's forward pass")
 show.source(s6.selective_scan)
 
-section("2 · The race: selective copying, S6 against S4D of the same size")
+section("2 · The race: selective copying, S6 against an S4D with as many parameters")
 v = size_values(selective.SIZES, full_size_checked=selective.FULL_SIZE_CHECKED)
 c1, c2, c3, c4 = st.columns(4)
 L = c1.select_slider("Length L", [16, 32, 64, 128, 256], v["sel_L"], key="sel_L", bind="query-params")
 k = c2.select_slider("Data tokens k", [1, 2, 4, 8], v["sel_k"], key="sel_k", bind="query-params")
 steps = c3.slider("Steps", 100, 3000, v["sel_steps"], 100, key="sel_steps", bind="query-params")
 lr = c4.select_slider("Learning rate", [3e-3, 1e-2, 3e-2], selective.RACE_LR, key="sel_lr", bind="query-params")
+race_values = {"sel_L": L, "sel_k": k, "sel_steps": steps, "sel_lr": lr}
+try:
+    race_demo = selective.demo(race_values, g.seed, g.device)
+    fixed_race_demo = selective.fixed_demo(race_values, g.seed, g.device)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
+params, widths = race_demo.info["parameters"], selective.RACE_WIDTHS
+paper = selective.PAPER_TASK
 st.markdown(
     f"""
 Each sequence has L = {L} positions: {k} data tokens (of {N_SYMBOLS} symbols) at random places among noise
-tokens, then {k} markers at which the model must name the data tokens in order (Gu & Dao 2023, Sec. 4.1.1).
-Guessing scores {CHANCE:.1%}. Both models: width {WIDTH}, state size N = {STATE}, 2 layers, a per-step
-read-out, Adam with 50 warm-up steps, gradient clipping at 1, batch {selective.RACE_BATCH}, the same seed and the
-same batches. A much wider S4D can learn the task too, slowly, by brute force: the contrast needs **matched sizes**.
+tokens, then {k} markers at which the model must name the data tokens in order. This is Gu & Dao's selective
+copying task (2023, Sec. 4.1.1) scaled down: theirs has L = {paper["L"]:,}, {paper["k"]} data tokens, a
+vocabulary of {paper["vocabulary"]} and models of width D = {paper["D"]}. Guessing scores {CHANCE:.1%}.
+S6 has width {widths["S6"]} (its scan runs {2 * widths["S6"]} channels), S4D {widths["S4D"]} channels, so
+that the two have about as many weights: **S6 {params[S6_NAME]:,} parameters, S4D {params[S4D_NAME]:,}
+parameters**. Both: state size N = {selective.RACE_STATE}, 2 layers, a per-step read-out, Adam with 50
+warm-up steps, gradient clipping at 1, batch {selective.RACE_BATCH}, the same seed and the same batches.
 """
 )
-config = selective.race_config(steps, lr)
-settings = f"L={L}, k={k}, steps={steps}, lr={lr}, seed={g.seed}"
-delta_sink = st.session_state.setdefault("selective_delta_map", {})  # S6's latest Δ map, written by its run
 
 
-def render_race(history: pd.DataFrame) -> None:
-    show.chart(charts.accuracy_chart(history, CHANCE, y_title="token accuracy at the markers"), height=320)
-    delta = delta_sink.get("map")
-    if delta is None or not len(history) or "delta_ratio" not in history:
+def render_race(history: pd.DataFrame, run: Demo) -> None:
+    info = run.info
+    show.chart(charts.accuracy_chart(history, info["chance"], y_title=info["y_title"]), height=320)
+    s4 = metric_series(history, S4D_NAME, "accuracy")
+    if len(s4):
+        st.caption(
+            f"S4D's latest evaluation (step {int(s4['step'].iloc[-1])}): {s4['accuracy'].iloc[-1]:.0%}. Knowing "
+            f"which data symbols a sequence holds, but not their order, scores {info['unordered']:.0%} on this task."
+        )
+    snap = info["delta_probe"].latest()
+    if snap is None or not len(history):
         return
-    show.chart(selective.delta_heatmap_chart(delta), height=420)
-    show.chart(selective.delta_tokens_chart(delta), height=260)
-    s6_rows = history[history["series"] == selective.S6_NAME].dropna(subset=["delta_ratio"])
-    last = s6_rows.iloc[-1]
+    delta = snap.delta
+    show.chart(selective_charts.delta_heatmap_chart(delta), height=420)
+    show.chart(selective_charts.delta_tokens_chart(delta), height=260)
     channels = len(delta[["layer", "channel"]].drop_duplicates())
+    conv = info["conv_width"]
     st.caption(
         f"Δ_t of all {channels} channels of both S6 layers on one held-out sequence, read from the model at step "
-        f"{int(last['step'])}; rows sorted by how much larger a channel's Δ is near data tokens than on noise "
-        "(red: above the channel's usual Δ, blue: below). The short convolution before the scan shows each "
-        "token to the Δ map for 4 steps, so Δ answers at a data token *and the 3 steps after it*."
+        f"{snap.step}; rows sorted by how much larger a channel's Δ is near data tokens than on noise (red: above "
+        f"the channel's usual Δ, blue: below). In layer 1 a short convolution ({conv} taps) before the scan shows "
+        f"each token to the Δ map for {conv} steps, so there Δ can answer at a data token and the {conv - 1} steps "
+        "after it, and nowhere else. Layer 2's Δ reads layer 1's output, which depends on the whole past, so its "
+        f"rows can change anywhere after a data token. 'Near' below means the data token and the {conv - 1} steps "
+        "after it, in both layers."
     )
-    if pd.notna(last["delta_ratio"]) and pd.notna(last["delta_top"]):
-        ratios = delta.drop_duplicates(["layer", "channel"])["ratio"]
-        writers, holders = int((ratios >= 2).sum()), int((ratios <= 0.5).sum())
-        st.markdown(
-            f"Over 64 held-out sequences, Δ near data tokens / Δ on noise is **{last['delta_top']:.3g}** in the "
-            f"most selective channel; **{writers}** of {channels} channels at least double their Δ near data "
-            f"(they *write* the token into their state) and **{holders}** at least halve it (they *hold* what "
-            f"they store). The mean over all channels, **{last['delta_ratio']:.2f}**, mixes the two kinds, so it "
-            "can fall on either side of 1 from one seed (or CPU) to the next."
-        )
+    ratios = delta.drop_duplicates(["layer", "channel"])["ratio"]
+    writers, holders = int((ratios >= 2).sum()), int((ratios <= 0.5).sum())
+    st.markdown(
+        f"Over 64 held-out sequences, Δ near data tokens / Δ on noise is **{snap.top:.3g}** in the "
+        f"most selective channel; **{writers}** of {channels} channels at least double their Δ near data "
+        f"(they *write* the token into their state) and **{holders}** at least halve it (they *hold* what "
+        f"they store). The mean over all channels, **{snap.ratio:.2f}**, mixes the two kinds, so it "
+        "can fall on either side of 1 from one seed (or CPU) to the next."
+    )
 
 
-live_panel(
-    "selective_race",
-    race(L, k, config, g.seed, g.device, width=WIDTH, state_size=STATE, on_probe=lambda m: delta_sink.update(map=m)),
-    total_steps=steps,
-    settings=settings,
-    render=render_race,
-    steps_per_tick=2,
-    verdict=race_verdict,
-)
+def render_fixed(history: pd.DataFrame, run: Demo) -> None:
+    show.chart(charts.accuracy_chart(history, run.info["chance"], y_title=run.info["y_title"]), height=320)
+
+
+live_panel("selective_race", race_demo, render=render_race, steps_per_tick=2)
+unordered = race_demo.info["unordered"]
 st.caption(
     f"Token accuracy on 256 held-out sequences every 20 steps; the verdict is drawn when S6 first reaches "
     f"{SOLVED:.0%}. Expect S6 to sit near chance for a while before it finds the data tokens "
-    "(a plateau, then a sharp rise; it is sensitive to the learning rate); S4D rises early and then stalls: "
-    "its fixed kernel can only weight positions, not contents."
+    "(a plateau, then a sharp rise; it is sensitive to the learning rate). S4D rises early, then slows down "
+    f"well above chance ({CHANCE:.1%}): every noise token is the same symbol, so a fixed weighted sum of the "
+    "past still tells which data symbols appeared. Knowing which symbols appeared, but not in which order, "
+    f"scores {unordered:.0%} here (k = {k}: name the most frequent of them at every marker). S4D's kernel "
+    "weights the past by distance, which adds a hint of the order, so it can creep above that. What a "
+    "time-invariant model cannot do is read out the i-th data token wherever it sits: that takes weights "
+    "that depend on what the tokens are."
 )
 
 section("3 · The same race with the data at fixed places: S4D copies too")
 st.markdown(
-    f"Now the {k} data tokens always sit at positions ⌊i·L/k⌋. One fixed kernel can fetch them, so S4D needs no "
-    "selection, and it learns: what it lacked above was selection, not capacity."
+    f"Now the {k} data tokens always sit at positions ⌊i·L/k⌋, so one fixed kernel can fetch each of them. The "
+    f"same two models as above ({params[S6_NAME]:,} and {params[S4D_NAME]:,} parameters) race again: if S4D "
+    "learns this version, what stopped it above was where the tokens sit, not its size."
 )
-live_panel(
-    "selective_fixed",
-    race(L, k, config, g.seed, g.device, fixed_positions=True, width=WIDTH, state_size=STATE),
-    total_steps=steps,
-    settings=settings,
-    render=lambda h: show.chart(charts.accuracy_chart(h, CHANCE, y_title="token accuracy at the markers"), height=320),
-    steps_per_tick=2,
-    verdict=partial(race_verdict, fixed_positions=True),
-)
+live_panel("selective_fixed", fixed_race_demo, render=render_fixed, steps_per_tick=2)
 
 section("4 · The scan: sequential against parallel")
 timing = scan_timing(g.device)
@@ -159,28 +172,35 @@ st.metric("max |parallel − sequential| / max |y| (float32, every L)", f"{err:.
 show.chart(scan_timing_chart(timing, "seconds, forward + backward (log)"), height=380)
 speed = timing.pivot(index="L", columns="method", values="seconds")
 ratio = speed["selective scan, parallel"] / speed["selective scan, sequential"]  # > 1: the loop was faster
-faster = [int(L) for L in ratio.index[ratio < 1]]
+faster = [int(n) for n in ratio.index[ratio < 1]]
+span = f"{ratio.min():.2g}× to {ratio.max():.2g}×"
 st.caption(
     f"Measured now on this machine ({g.device}, one thread), batch {SCAN_SIZE['batch']}, "
     f"{SCAN_SIZE['channels']} channels, N = {SCAN_SIZE['state_size']}, forward + backward, median of 3 runs "
     "after an untimed one. At "
     f"L = {SCAN_LENGTHS[-1]}: sequential loop {speed.iloc[-1]['selective scan, sequential'] * 1e3:.0f} ms, "
     f"parallel (Hillis-Steele) scan {speed.iloc[-1]['selective scan, parallel'] * 1e3:.0f} ms, S4D's FFT "
-    f"convolution {speed.iloc[-1]['S4D by FFT'] * 1e3:.0f} ms. The parallel scan was faster at "
-    + (f"L = {', '.join(map(str, faster))}" if faster else "no L")
-    + f" and {ratio.max():.2g}× the loop's time at worst."
+    f"convolution {speed.iloc[-1]['S4D by FFT'] * 1e3:.0f} ms. Over L = {SCAN_LENGTHS[0]} to {SCAN_LENGTHS[-1]} "
+    f"the parallel scan took {span} the loop's time."
 )
+if faster:
+    outcome = (
+        f"Here it was faster than the loop only at L = {', '.join(map(str, faster))} (at best "
+        f"{1 / ratio.min():.2g}× faster) and up to {ratio.max():.2g}× slower at the other lengths."
+    )
+else:
+    outcome = f"Here it was slower than the loop at every L, taking {span} its time."
 st.markdown(
-    """
+    f"""
 The recurrence is an associative fold over the pairs (Ā_l, B̄_l u_l), so a prefix scan computes all states in
-log₂ L rounds instead of L steps. On a CPU that buys little: the Hillis-Steele scan does O(L log L) work where
-the loop does O(L), and each round writes the whole (batch, D, L, N) tensor. At the small size above the
-loop's Python overhead per step is what the parallel scan saves, so it can come out ahead; at a realistic size
-(batch 8, D = 64, N = 16, thousands of steps) the extra work wins and the parallel scan is several times
-slower than the loop (`python -m bench.bench_selective` prints the ratio on your machine). The parallel scan
-pays off on a GPU, where the rounds run side by side, and most in a fused kernel that keeps the state in
-on-chip memory, which is what Mamba ships. S4D's FFT stays the cheapest, but only because its kernel is fixed:
-exactly what selection gives up.
+log₂ L rounds instead of L steps. The scan here is the simple Hillis-Steele one: it does O(L log L) work where
+the loop does O(L), and each round writes the whole (batch, D, L, N) tensor. {outcome} At a larger size
+(batch 8, D = 64, N = 16, L = 1,024) the gap grows: `python -m bench.bench_selective` times it on your
+machine; on the 2-core machines these pages were tested on, the parallel scan took 14-16× the loop's time.
+Log-depth rounds pay off only where they run side by side, on a GPU. Mamba's own kernel is a different
+algorithm: a work-efficient scan (O(L) work, Blelloch 1990) fused into one GPU kernel that keeps the state in
+on-chip memory (Gu & Dao 2023, Sec. 3.3.2). S4D's FFT stays the cheapest here, but only because its kernel
+is fixed: exactly what selection gives up.
 """
 )
 show.source(s6._scan_parallel, "Source: the parallel (Hillis-Steele) scan")

@@ -1,26 +1,25 @@
 """LayerNorm placement: Post-LN, Pre-LN and DeepNorm gradients through depth, and what they do to training."""
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from lrd_core import charts, theory
+from lrd_core.charts import layernorm as layernorm_charts
 from lrd_core.charts import topic_charts
+from lrd_core.demo import FULL, LECTURE, Demo
 from lrd_core.experiments import layernorm
 from lrd_core.formats import table_formats
 from lrd_core.history import race_summary
 from lrd_core.limits import MAX_SEED, MAX_TRANSFORMER_LAYERS
 from lrd_core.models.transformer import Residual
 from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS
-from lrd_core.train import TrainConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
 from lrd_ui.live import live_panel
 from lrd_ui.presenter import section
-from lrd_ui.sizes import FULL, LECTURE, size_values
+from lrd_ui.sizes import size_values
 
 RATIO_SEEDS = 2  # the Post/Pre ratio is averaged over the page seed and the next one
-TRAIN_WIDTH = 64  # d_model of the trained models (the width the default learning rate was chosen for)
 
 g = setup_page("LayerNorm placement", ":material/stacked_line_chart:")
 
@@ -109,15 +108,7 @@ show.source(layernorm.layernorm_gradient_probe)
 section("2 · Identity plus the rest: block Jacobians")
 distance, identity = jacobians(depth, g.seed)
 floor = theory.layernorm_projection_distance(layernorm.LN_JAC_WIDTH)
-show.chart(
-    alt.layer(
-        charts.log_line_chart(
-            distance, "layer", "distance", "placement", x_title="block l", y_title="‖J_l − I‖ / ‖I‖ (log)"
-        ),
-        charts.rule(floor, f"√(2/D) = {floor:.3f}"),
-    ),
-    height=380,
-)
+show.chart(layernorm_charts.block_distance_chart(distance, floor), height=380)
 st.caption(
     f"How far each block's Jacobian J_l = ∂x_l/∂x_(l−1) is from the identity (Frobenius norms; float64, "
     f"D = {layernorm.LN_JAC_WIDTH}, {layernorm.LN_JAC_STEPS} positions). Look at Pre-LN: its blocks get closer to the "
@@ -185,7 +176,11 @@ gradients sit well below Post-LN's. Section 4 tests the consequence for training
   Difficulty of Training Transformers" (EMNLP 2020), measure that gradient size does not
   explain the failures they see; instead each Post-LN layer leans heavily on its
   residual branch, so a small change of the weights moves the output a lot. Their
-  fix (Admin) rescales the shortcut and trains Post-LN without warm-up.
+  fix (Admin) initialises a rescaling of the shortcut so that early on each layer
+  leans on its branch less. What they claim for it is stable training of deep Post-LN
+  models; their published training recipes for Admin still warm the learning rate up
+  (RAdam, a warm-up over thousands of updates), so Admin is not a recipe for dropping
+  warm-up.
 
 This page measures the first reading's premise (the gradient ratio) and the
 outcome (the race below); it does not decide between the two.
@@ -206,39 +201,38 @@ pre_warmup = st.toggle(
     bind="query-params",
     help="The fourth run: Pre-LN needs no warm-up, so the Lecture size leaves it out (a quarter less compute).",
 )
+race_values = {"lr": lr, "warmup": warmup, "steps": steps, "layers": layers, "pre_warmup": pre_warmup}
+try:
+    race_demo = layernorm.demo(race_values, g.seed, g.device)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
 if warmup > steps:
     st.info(f"Warm-up steps ({warmup}) exceed the run's {steps} steps: the warm-up runs over all {steps}.")
-    warmup = steps
 st.markdown(
     f"""
 The task: see {LN_COPY_LENGTH} random symbols (of {LN_COPY_SYMBOLS}), then
 {LN_COPY_GAP} blanks, then replay the symbols. Loss {layernorm.LN_BASELINE:.3g} means
 the blanks are right and the symbols guessed; the solved line is every symbol recalled
-with probability 0.9. Plain Adam, no gradient clipping, d_model = {TRAIN_WIDTH}. Left: the
-full rate from step 1. Right: the rate climbs over the first {warmup} steps, then falls
+with probability 0.9. Plain Adam, no gradient clipping, d_model = {layernorm.TRAIN_WIDTH}. Left: the
+full rate from step 1. Right: the rate climbs over the first {race_demo.info["warmup"]} steps, then falls
 linearly to 0.
 """
 )
-config = TrainConfig(steps=steps, lr=lr, batch=32)
-settings = f"lr={lr:g}, warm-up={warmup}, steps={steps}, blocks={layers}, Pre-LN warm-up={pre_warmup}, seed={g.seed}"
 
 
-def render(history: pd.DataFrame) -> None:
+def render(history: pd.DataFrame, run: Demo) -> None:
+    info = run.info
     panels = layernorm.layernorm_panels(history)
     for col, (panel, data) in zip(st.columns(2), panels.items(), strict=True):
         with col:
-            st.markdown(f"**{panel}** ({layernorm.LN_SCHEDULES[panel]})")
-            show.chart(
-                topic_charts.placement_loss_chart(
-                    data,
-                    baseline=layernorm.LN_BASELINE,
-                    solved=layernorm.LN_SOLVED,
-                    y_title="cross-entropy per step (log)",
-                ),
-                height=320,
+            st.markdown(f"**{panel}** ({info['schedules'][panel]})")
+            chart = topic_charts.placement_loss_chart(
+                data, baseline=info["baseline"], solved=info["solved"], y_title=info["y_title"]
             )
+            show.chart(chart, height=320)
     if len(history):
-        summary = race_summary(history, layernorm.LN_SOLVED)
+        summary = race_summary(history, info["solved"])
         show.table(summary, hide_index=True)
         status = history.groupby("series")["status"].last()
         for row in summary.to_dict("records"):
@@ -246,22 +240,7 @@ def render(history: pd.DataFrame) -> None:
                 st.warning(f"**{row['model']}** finished {row['steps']} steps without reaching the solved line.")
 
 
-try:
-    factories = layernorm.layernorm_race(
-        config, g.seed, g.device, n_layers=layers, d_model=TRAIN_WIDTH, warmup_steps=warmup, pre_ln_warmup=pre_warmup
-    )
-except ValueError as err:
-    st.error(str(err))
-else:
-    live_panel(
-        "ln_race",
-        factories,
-        total_steps=steps,
-        settings=settings,
-        render=render,
-        steps_per_tick=6,
-        verdict=layernorm.race_verdict,
-    )
+live_panel("ln_race", race_demo, render=render, steps_per_tick=6)
 lec, full = layernorm.SIZES[LECTURE], layernorm.SIZES[FULL]
 st.caption(
     f"All runs share seed {g.seed}, so the same starting weights and the same batches. Left panel: "

@@ -105,10 +105,13 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def streamlit_server(app: str = "app.py", *, cpus: str | None = None, env_extra: dict | None = None) -> Iterator[str]:
+def streamlit_server(
+    app: str = "app.py", *, cpus: str | None = None, env_extra: dict | None = None, args: tuple[str, ...] = ()
+) -> Iterator[str]:
     """Run ``streamlit run app`` on a free local port; yield its base URL; kill its process group at the end.
 
-    ``cpus`` (e.g. "0") pins the server to those cores with ``taskset``, the size of a Community Cloud box.
+    ``cpus`` (e.g. "0") pins the server to those cores with ``taskset``, the size of a Community Cloud box;
+    ``args`` are more ``streamlit run`` options (e.g. ``"--client.showErrorDetails=full"``).
     """
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -130,6 +133,7 @@ def streamlit_server(app: str = "app.py", *, cpus: str | None = None, env_extra:
         str(port),
         "--server.address",
         "127.0.0.1",
+        *args,
     ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

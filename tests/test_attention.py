@@ -158,6 +158,33 @@ def test_race_same_start_and_accuracy_metric():
     assert np.allclose(alpha.groupby("s")["alpha"].sum(), 1.0)
 
 
+def test_demo_runs_the_race_and_keeps_its_own_attention_maps():
+    """demo() builds the page's race; the attention model's map at its last evaluation lands in the Demo's own
+    info["maps"] (filled by the thread that trains), so a chart of the run never reads another run's map."""
+    demo = attention.demo({"train_T": 5, "steps": 2, "H": 16, "score": "dot"}, seed=0)
+    assert list(demo.factories) == ["no attention", "attention"] and demo.total_steps == 2
+    assert demo.info["maps"] == {} and demo.info["n_symbols"] == attention.RACE_SYMBOLS
+    for make in demo.factories.values():
+        assert list(make())[-1].status == "done"
+    alpha = demo.info["maps"]["attention"]
+    assert len(alpha) == 5 * 5 and np.allclose(alpha.groupby("s")["alpha"].sum(), 1.0)
+    assert attention.demo({"train_T": 5, "steps": 2, "H": 16}, seed=0).info["maps"] == {}  # a fresh dict per Demo
+
+
+def test_demo_key_names_every_setting_and_the_seed():
+    base = attention.demo({}, 0)
+    assert base.key == attention.demo(attention.DEFAULTS, 0).key != attention.demo({}, 1).key
+    for change in ({"train_T": 21}, {"steps": 400}, {"lr": 3e-3}, {"H": 32}, {"score": "dot"}):
+        assert attention.demo(change, 0).key != base.key, change
+    assert attention.demo(dict(base.key[2]), 0).key == base.key  # a key's settings rebuild the run
+
+
+@pytest.mark.parametrize("values,name", [({"score": "none"}, "score"), ({"H": 3}, "hidden_size"), ({"T": 5}, "T")])
+def test_demo_rejects_bad_settings_by_name(values, name):
+    with pytest.raises(ValueError, match=name):
+        attention.demo(values, 0)
+
+
 def test_greedy_accuracy_of_an_oracle_is_one():
     src, tgt = symbol_sequences(16, 8, _gen(0), 8)
     model = seq2seq_model(Seq2SeqConfig(8, 8, 16), 0)
@@ -318,6 +345,23 @@ def test_page_renders_probe_metrics_and_cost_slopes():
         measured, delta = slopes[f"{name}: fitted slope, L = 512 to 2048"]
         assert 1.2 < measured < 3.2, (name, measured)
         assert delta.startswith("model 1.91 ") and "→ 2 as L → ∞" in delta
+
+
+def test_page_race_draws_the_runs_attention_map():
+    at = open_page("pages/4_Attention.py", query={"max_L": "256"})
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["attention_race_demo_key"] == attention.demo(attention.DEFAULTS, 0).key
+    at.button(key="attention_race_start").click().run()
+
+    def heatmaps():
+        return [c for c in at.get("vega_lite_chart") if "output step s" in c.proto.spec]
+
+    for _ in range(2):  # the map of the evaluation at step 0 (before training), then at step 25
+        assert not at.exception and not at.error
+        assert len(heatmaps()) == 1  # drawn from the run's own Demo: this rerun's Demo has an empty dict
+        at.run().run()
+    assert "attention" in at.session_state["attention_race"].demo.info["maps"]
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])

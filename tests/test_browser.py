@@ -19,7 +19,7 @@ from lrd_ui.layout import PAGES
 from scripts import browser as bs
 
 pytestmark = pytest.mark.browser
-CHARTLESS = {"pages/10_Exercises.py"}  # questions and answer boxes, no chart
+CHARTLESS = {"pages/11_Exercises.py"}  # questions and answer boxes, no chart
 
 
 @pytest.fixture
@@ -95,6 +95,7 @@ LIVE_PAGES = (  # every page with a live run and a verdict; its Lecture size mus
     "pages/7_Selective_state_spaces.py",
     "pages/8_LayerNorm_placement.py",
     "pages/9_Real_data.py",
+    "pages/10_Associative_recall.py",
 )  # pages with two races: the first one
 VERDICT_MS = 30_000
 

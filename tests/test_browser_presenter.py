@@ -98,7 +98,7 @@ def test_presenter_mode_on_a_projector(server, page, script):
     page.goto(server + bs.url_path(script) + "?presenter=1", timeout=bs.PAGE_LOAD_MS)
     main = page.get_by_test_id("stMain")
     expect(main.locator("h1").first).to_be_visible(timeout=bs.PAGE_LOAD_MS)
-    if script != "pages/10_Exercises.py":  # one section at a time: the "Next" button is drawn last
+    if script != "pages/11_Exercises.py":  # one section at a time: the "Next" button is drawn last
         expect(main.get_by_role("button", name=re.compile("^Next:"))).to_be_visible(timeout=bs.PAGE_LOAD_MS)
     bs.wait_until_idle(page)
     stem = Path(script).stem

@@ -1,11 +1,15 @@
 """Dilated causal convolutions: closed-form receptive fields, measured ones, causality, lag parity, the page."""
 
+import json
+
 import numpy as np
 import pandas as pd
+import pyarrow
 import pytest
 import torch
 
 from lrd_core import theory
+from lrd_core.demo import LECTURE
 from lrd_core.experiments import convolutions
 from lrd_core.experiments.convolutions import (
     accuracy_by_lag,
@@ -326,3 +330,64 @@ def test_page_extremes(k, d, stack):
     assert not at.exception and not at.error
     R = TCNConfig(kernel_size=k, top_layer=d, variant=stack).receptive_field
     assert [m.value for m in at.metric][:2] == [str(R), str(R)]
+
+
+def _lag_chart_data(at) -> tuple[list[float], list[int]]:
+    """(R values of the rule, lags of the points) drawn by the accuracy-by-lag chart, read from its datasets."""
+    (chart,) = [c for c in at.get("vega_lite_chart") if "lag between the two bits" in c.proto.spec]
+    frames = [pyarrow.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets]
+    rules = [f for f in frames if "label" in f and f["label"].astype(str).str.startswith("R = ").any()]
+    points = [f for f in frames if "lag" in f and "accuracy" in f]
+    assert len(rules) == 1 and len(points) == 1, json.loads(chart.proto.spec)["layer"]
+    return rules[0]["value"].tolist(), sorted(points[0]["lag"].astype(int).tolist())
+
+
+def test_chart_keeps_the_runs_R_and_lags_after_the_sliders_move():
+    """The accuracy-by-lag chart of a run draws the R and lags the run was started with (kept in its Demo), not
+    the sliders' current ones: after Start at k = 2, d = 5 (R = 64), d moves to 3 (R = 16)."""
+    at = _page()
+    at.run()
+    assert at.session_state["tcn_parity_demo_key"] == convolutions.demo(convolutions.DEFAULTS, 0).key
+    at.button(key="tcn_parity_start").click().run()
+    at.run()
+    assert _lag_chart_data(at) == ([64], [32, 40, 63, 64, 128])
+    at.slider(key="d").set_value(3).run()  # R = 16: the sidebar's lags would be 8, 15, 16, 32, 40
+    at.run()
+    assert not at.exception and not at.error
+    assert [m.value for m in at.metric][:2] == ["16", "16"]  # the probes follow the slider
+    assert _lag_chart_data(at) == ([64], [32, 40, 63, 64, 128])  # the run's chart does not
+    assert any("Showing the run started with" in c.value for c in at.caption)
+
+
+def test_demo_info_names_the_runs_field_lags_and_batches():
+    demo = convolutions.demo({"d": 3, "lag": 40}, seed=0)
+    assert demo.info["R"] == 16
+    assert demo.info["series"] == {
+        "lag 8 (≈ R/2)": 8,
+        "lag 15 (= R − 1)": 15,
+        "lag 16 (= R)": 16,
+        "lag 32 (= 2R)": 32,
+        "lag 40": 40,
+    }
+    assert list(demo.factories) == list(demo.info["series"])
+    assert demo.info["batches"] == dict.fromkeys([8, 15, 16, 32, 40], 32)  # far below the memory cap
+    capped = convolutions.demo({"k": 4, "d": 8, "stack": "residual", "C": 64, "lag": MAX_LAG}, seed=0)
+    assert min(capped.info["batches"].values()) < convolutions.TRAIN_BATCH
+    assert demo.total_steps == convolutions.SIZES[LECTURE]["steps"]
+
+
+def test_demo_key_follows_every_setting_and_the_seed():
+    base = convolutions.demo(convolutions.SIZES[LECTURE], 0)
+    assert base.key == convolutions.demo({}, 0).key == convolutions.demo(convolutions.DEFAULTS, 0).key
+    assert base.key != convolutions.demo({}, 1).key
+    for change in ({"k": 3}, {"d": 4}, {"stack": "residual"}, {"lag": 41}, {"steps": 200}, {"C": 16}):
+        assert convolutions.demo(change, 0).key != base.key, change
+    assert convolutions.demo(dict(base.key[2]), 0).key == base.key  # a key's settings rebuild the run
+
+
+@pytest.mark.parametrize(
+    "values,name", [({"k": 1}, "kernel_size"), ({"lag": 0}, "lag"), ({"stack": "x"}, "variant"), ({"kk": 2}, "kk")]
+)
+def test_demo_rejects_bad_settings_by_name(values, name):
+    with pytest.raises(ValueError, match=name):
+        convolutions.demo(values, 0)

@@ -262,7 +262,7 @@ def test_exercise_links_open_their_pages_cleanly():
 
 
 def test_exercises_page_scores_answers():
-    at = open_page("pages/10_Exercises.py")
+    at = open_page("pages/11_Exercises.py")
     at.run()
     _ok(at)
     first, second = EXERCISES[0], EXERCISES[1]
@@ -275,13 +275,13 @@ def test_exercises_page_scores_answers():
 def test_exercise_answers_survive_show_me_and_coming_back():
     """ "Show me" opens another page; on return the typed answers are still there (a widget's own state is
     dropped on a page switch)."""
-    at = open_page("pages/10_Exercises.py")
+    at = open_page("pages/11_Exercises.py")
     at.run()
     first = EXERCISES[0]
     at.number_input(key=f"ex_{first.id}").set_value(first.answer()).run()
     at.switch_page(first.page).run()
     _ok(at)
-    at.switch_page("pages/10_Exercises.py").run()
+    at.switch_page("pages/11_Exercises.py").run()
     _ok(at)
     assert at.number_input(key=f"ex_{first.id}").value == pytest.approx(first.answer())
     assert at.metric[0].value == f"1 / {len(EXERCISES)}"
@@ -308,7 +308,7 @@ def _check_figures(tmp_path, numbers: list[str]) -> list:
     for script in scripts:
         mine = [f for f in files if f.name.startswith(Path(script).stem + "-")]
         assert len(mine) == _chart_count(script), script  # the exercises page has none, every other page some
-        assert mine or script == "pages/10_Exercises.py", script
+        assert mine or script == "pages/11_Exercises.py", script
         for f in mine:
             w, h = export.png_size(f.read_bytes())
             assert w > 300 and h > 200, f  # a drawn chart, not an empty canvas

@@ -224,3 +224,45 @@ def test_race_keeps_each_models_attention_from_its_last_evaluation():
     for att in keep.values():
         # one query row per layer and head; the softmax weights of each sum to 1
         assert np.allclose(att.groupby("row")["alpha"].sum(), 1.0)
+
+
+def test_demo_runs_the_race_and_keeps_its_own_attention():
+    """demo() builds the page's race; each model's attention at its last evaluation lands in the Demo's own
+    info["attention"] (filled by the thread that trains), a fresh dict per Demo."""
+    demo = long_context.demo({"delay": 40, "M": 16, "steps": 2}, seed=0)
+    assert list(demo.factories) == ["sliding window", "segment recurrence"] and demo.total_steps == 2
+    assert demo.info["T"] == 2 * long_context.RACE_SEGMENT and demo.info["attention"] == {}
+    for make in demo.factories.values():
+        assert list(make())[-1].status == "done"
+    assert set(demo.info["attention"]) == set(demo.factories)
+    for att in demo.info["attention"].values():
+        assert np.allclose(att.groupby("row")["alpha"].sum(), 1.0)
+    assert long_context.demo({"delay": 40, "M": 16, "steps": 2}, seed=0).info["attention"] == {}
+
+
+def test_demo_key_names_every_setting_and_the_seed():
+    base = long_context.demo({}, 0)
+    assert base.key == long_context.demo(long_context.DEFAULTS, 0).key != long_context.demo({}, 1).key
+    for change in ({"delay": 32}, {"M": 16}, {"steps": 100}):
+        assert long_context.demo(change, 0).key != base.key, change
+    assert long_context.demo(dict(base.key[2]), 0).key == base.key  # a key's settings rebuild the run
+    with pytest.raises(ValueError, match="delay"):
+        long_context.demo({"delay": 0}, 0)
+    with pytest.raises(ValueError, match="V"):
+        long_context.demo({"V": 4096}, 0)  # a sidebar setting the race does not read
+
+
+def test_page_race_draws_each_models_attention_from_the_run():
+    at = open_page("pages/5_Long_context.py")
+    at.run()
+    assert_clean(at, "defaults")
+    assert at.session_state["long_context_demo_key"] == long_context.demo(long_context.DEFAULTS, 0).key
+    at.button(key="long_context_start").click().run()
+    at.run()  # 2 steps a run: the first evaluation (and map) is at step 0, the next at step 10
+    assert_clean(at, "race")
+    maps = [c for c in at.get("vega_lite_chart") if "left of the boundary: cached memory" in c.proto.spec]
+    assert len(maps) == 2  # drawn from the run's own Demo: this rerun's Demo has an empty dict
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "**sliding window**: the query's attention" in markdown
+    assert "**segment recurrence**: the query's attention" in markdown
+    assert set(at.session_state["long_context"].demo.info["attention"]) == {"sliding window", "segment recurrence"}

@@ -5,7 +5,7 @@ import pytest
 
 from tests.apptest_support import PAGE_FILES, assert_clean, open_page, set_all, set_random, start_buttons
 
-CHARTLESS = {"pages/10_Exercises.py"}  # questions and answer boxes
+CHARTLESS = {"pages/11_Exercises.py"}  # questions and answer boxes
 
 
 @pytest.mark.parametrize("path", PAGE_FILES)

@@ -1,8 +1,11 @@
 """Selective scan (Mamba's recurrence): both methods against a step-by-step reference, gradients, bad input;
 the S6 block, selective copying, the race against S4D, its verdict and the scan timing."""
 
+import itertools
 import math
+import threading
 import time
+from collections import Counter
 from dataclasses import FrozenInstanceError
 
 import numpy as np
@@ -11,6 +14,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from lrd_core.charts import selective as selective_charts
 from lrd_core.demo import Verdict
 from lrd_core.experiments import selective as exp
 from lrd_core.models.selective import S6, SCAN_METHODS, S6Config, S6Model, selective_scan
@@ -246,7 +250,7 @@ def test_verdict_waits_then_quotes_the_step_where_s6_solved_it_and_s4d_there():
     assert exp.race_verdict(pd.DataFrame(columns=["series", "step", "loss"]), False) is None
     v = exp.race_verdict(_history([0.12, 0.3, 0.5, 0.934, 0.99], [0.12, 0.45, 0.548, 0.55, 0.56]), False)
     assert v == Verdict(
-        True, "S6 reached 93% token accuracy at step 300; S4D of the same width was at 55% then (chance 12.5%)."
+        True, "S6 reached 93% token accuracy at step 300; S4D, with as many parameters, was at 55% then (chance 12.5%)."
     )
 
 
@@ -269,8 +273,8 @@ def test_fixed_position_verdict_expects_s4d_to_copy():
 
 def test_race_runs_both_models_on_the_same_batches_and_hands_over_s6_delta_map():
     config = TrainConfig(steps=4, lr=1e-2, batch=8)
-    maps = []
-    factories = exp.race(16, 2, config, seed=0, eval_every=2, on_probe=maps.append)
+    snaps = []
+    factories = exp.race(16, 2, config, seed=0, eval_every=2, on_probe=snaps.append)
     assert list(factories) == [exp.S6_NAME, exp.S4D_NAME]
     events = {name: list(f()) for name, f in factories.items()}
     for evs in events.values():
@@ -279,15 +283,88 @@ def test_race_runs_both_models_on_the_same_batches_and_hands_over_s6_delta_map()
     s6_last = events[exp.S6_NAME][-1].metrics
     assert s6_last["delta_top"] >= s6_last["delta_ratio"] > 0
     assert "delta_ratio" not in events[exp.S4D_NAME][-1].metrics
-    assert len(maps) == 3  # steps 0, 2, 4, from S6 only
-    delta = maps[-1]  # 2 layers x 32 channels x (L + k) positions
+    assert [snap.step for snap in snaps] == [0, 2, 4]  # every evaluation of S6 only, with the step it follows
+    last = snaps[-1]
+    assert (last.ratio, last.top) == (s6_last["delta_ratio"], s6_last["delta_top"])
+    delta = last.delta  # 2 layers x 32 channels x (L + k) positions
     assert len(delta) == 2 * 32 * 18 and set(delta["token"]) <= set(exp.KINDS)
     assert sorted(delta["rank"].unique()) == list(range(1, 65))
     assert float(delta.loc[delta["rank"] == 1, "ratio"].iloc[0]) == pytest.approx(s6_last["delta_top"])
-    for chart in (exp.delta_heatmap_chart(delta), exp.delta_tokens_chart(delta)):
+    for chart in (selective_charts.delta_heatmap_chart(delta), selective_charts.delta_tokens_chart(delta)):
         assert chart.to_dict()["mark"]["type"] in {"rect", "point"}
     with pytest.raises(ValueError, match="L"):
         exp.race(10_000, 2, config, 0)
+    with pytest.raises(ValueError, match="widths"):
+        exp.race(16, 2, config, 0, widths={"S6": 16})
+
+
+# --- the page's runs: demo(values, seed, device) ---------------------------------------------------------
+
+
+def test_racers_have_as_many_parameters_within_10_percent():
+    """Issue 34 item 3: S6 (width 16) against S4D of width 28. S4D counted by hand: a layer has log Δ (28), D (28),
+    A's real and imaginary parts (2 · 28 · 8), C (28 · 8 · 2) and the GLU map 28 -> 56 (28 · 56 + 56): 2,576, and
+    a LayerNorm (2 · 28); the input map 10 -> 28 (308) and the read-out 28 -> 8 (232): 2 · 2,632 + 540 = 5,804."""
+    counts = exp.race_parameters()
+    assert counts == {exp.S6_NAME: 5786, exp.S4D_NAME: 5804}
+    assert abs(counts[exp.S4D_NAME] - counts[exp.S6_NAME]) <= 0.1 * counts[exp.S6_NAME]
+    assert exp.race_parameters({"S6": 16, "S4D": 16})[exp.S4D_NAME] == 2552  # the old, narrower racer
+
+
+def test_demo_builds_the_page_race_with_a_stable_key_and_the_widgets_defaults():
+    d = exp.demo(exp.DEFAULTS, 0)
+    assert d.key == exp.demo({}, 0).key == exp.demo(dict(exp.SIZES["Lecture"]), 0).key  # defaults fill gaps
+    assert d.key != exp.demo(exp.DEFAULTS, 1).key and d.key != exp.demo({"sel_lr": 3e-3}, 0).key
+    assert d.key != exp.fixed_demo(exp.FIXED_DEFAULTS, 0).key  # another race, same widgets
+    assert list(d.factories) == [exp.S6_NAME, exp.S4D_NAME] and d.total_steps == exp.SIZES["Lecture"]["sel_steps"]
+    assert d.info["parameters"] == exp.race_parameters() and d.info["unordered"] == pytest.approx(9 / 16)
+    assert "delta_probe" not in exp.fixed_demo({}, 0).info
+    with pytest.raises(ValueError, match="sel_width"):
+        exp.demo({"sel_width": 8}, 0)
+    with pytest.raises(ValueError, match=r"\bL\b"):
+        exp.demo({"sel_L": 1000}, 0)
+    with pytest.raises(ValueError, match="steps"):
+        exp.fixed_demo({"sel_steps": 0}, 0)
+
+
+def test_demo_probe_receives_s6s_delta_map_from_the_run_it_belongs_to():
+    """The Δ map reaches the page through the Demo's own probe (the run writes it on the engine's thread),
+    not through the page: each Demo has its own, empty until its S6 run evaluates."""
+    d, other = exp.demo({"sel_L": 16, "sel_steps": 2}, 0), exp.demo({"sel_L": 16, "sel_steps": 2}, 0)
+    probe = d.info["delta_probe"]
+    assert probe.latest() is None and probe is not other.info["delta_probe"]
+    events = list(d.factories[exp.S6_NAME]())
+    snap = probe.latest()
+    assert snap.step == 2 and snap.top == events[-1].metrics["delta_top"]
+    assert len(snap.delta) == 2 * 32 * 18 and other.info["delta_probe"].latest() is None
+    list(d.factories[exp.S4D_NAME]())  # S4D has no Δ: the probe keeps S6's snapshot
+    assert probe.latest() is snap
+
+
+def test_delta_probe_hands_a_whole_snapshot_across_threads():
+    probe = exp.DeltaProbe()
+    snaps = [exp.DeltaSnapshot(step, pd.DataFrame({"t": [step]}), 1.0, 2.0) for step in range(200)]
+    writer = threading.Thread(target=lambda: [probe.put(s) for s in snaps])
+    writer.start()
+    seen = []
+    while writer.is_alive() or not seen:
+        if (snap := probe.latest()) is not None:
+            seen.append(snap)
+    writer.join()
+    assert all(int(s.delta["t"].iloc[0]) == s.step for s in seen) and probe.latest() is snaps[-1]
+
+
+def test_unordered_accuracy_by_enumeration_and_by_hand():
+    """Knowing which symbols appeared but not their order: the most frequent symbol at every marker."""
+    assert exp.unordered_accuracy(1) == 1.0
+    assert exp.unordered_accuracy(2) == pytest.approx(9 / 16)  # (1·7/8 + 2·1/8) / 2
+    for k, n in ((3, 5), (4, 3), (4, 8)):
+        seqs = list(itertools.product(range(n), repeat=k))
+        brute = sum(max(Counter(seq).values()) for seq in seqs) / (k * len(seqs))
+        assert exp.unordered_accuracy(k, n) == pytest.approx(brute, rel=1e-12), (k, n)
+    assert exp.CHANCE < exp.unordered_accuracy(8) < exp.unordered_accuracy(4)  # more tokens: order matters more
+    with pytest.raises(ValueError, match="k"):
+        exp.unordered_accuracy(0)
 
 
 def test_channel_selectivity_and_delta_ratio_compare_data_with_noise_tokens():
@@ -361,8 +438,14 @@ def _final_metrics(kind, seed):
 # 1,000 steps, batch 48 (RACE_BATCH), token accuracy at the markers on 256 held-out sequences, seeds 0 / 1 / 2:
 #   S6: 100 / 96.0 / 99.0 % in 42.0 / 43.3 / 43.5 CPU-s (the issue: >= 95 % within 45 CPU-s). At batch 32 it was
 #     93.5 / 98.4 / 92.4 %; a linear decay of the rate or a rate of 1.5e-2 or 2e-2 did worse on some seed.
-#   S4D of the same width (16) and N (8): 50.4 / 64.0 / 64.2 % (issue: <= 65 %; asserted <= 68 %: the margin
-#     under 65 % is one point on two seeds).
+#   S4D of the same width (16) and N (8), 2,552 parameters: 50.4 / 64.0 / 64.2 % (issue #21: <= 65 %). Issue 34
+#     asked for an S4D with as many parameters as S6 (5,786): width 28 (5,804, exp.RACE_WIDTHS) on this 2-core
+#     Intel Xeon (AVX-512, 7 December, one thread): 70.7 / 72.9 / 72.1 % with its own kernels (AVX-512), 72.4 /
+#     72.4 / 77.0 % with ATEN_CPU_CAPABILITY=default, still rising slowly; never 90 %. Knowing which 4 symbols
+#     appeared but not their order scores 41.2 % (exp.unordered_accuracy(4)): this S4D is well above it (some
+#     order comes through its distance weighting) and well below S6.
+#   S4D (width 28) with the data at fixed positions: first >= 90 % at step 200 / 300 / 200 (AVX-512) and
+#     300 / 300 / 200 (default kernels), mean of the last three evaluations 0.96-1.00. Width 16, before issue 34:
 #   S4D with the data at fixed positions: 98.6 / 100 / 98.1 % (issue: >= 88 %). On a 2-core Intel Xeon with
 #     AVX-512 (4 December) its accuracy every 100 steps wobbles at the constant rate: at step 1,000 86.1 / 100 /
 #     96.1 % (AVX-512), 99.8 / 100 / 85.3 % (AVX2), 98.9 / 100 / 99.1 % (default kernels); it first reaches 90 %
@@ -381,7 +464,7 @@ def _final_metrics(kind, seed):
 # On the 2-core Intel Xeon with AVX-512 (4 December), S6 at step 1,000: 99.7 / 98.0 / 99.4 % (AVX-512) and
 # 100 / 87.3 / 98.3 % (default kernels); S4D 50.7 / 60.0 / 61.6 % and 52.6 / 62.6 / 54.1 %.
 @pytest.mark.slow
-def test_s6_solves_selective_copying_where_matched_s4d_cannot_but_s4d_copies_fixed_positions():
+def test_s6_solves_selective_copying_where_parameter_matched_s4d_cannot_but_s4d_copies_fixed_positions():
     final = {}
     for seed in (0, 1, 2):
         s6, s6_seconds = _final_metrics("S6", seed)
@@ -390,11 +473,13 @@ def test_s6_solves_selective_copying_where_matched_s4d_cannot_but_s4d_copies_fix
         fixed = [e.metrics["accuracy"] for e in events if "accuracy" in e.metrics]  # steps 0, 100, ..., 1000
         print(f"seed {seed}: S6 {s6} in {s6_seconds:.0f} CPU-s; S4D {s4['accuracy']:.3f}; fixed {np.round(fixed, 3)}")
         final[seed] = s6["accuracy"]
-        # On every seed and kernel set: S6 well on its way (>= 0.873 measured), S4D near chance's plateau, a
-        # gap of at least 0.2 (0.247-0.49 measured).
+        # On every seed and kernel set: S6 well on its way (>= 0.873 measured); the parameter-matched S4D below
+        # the page's solved line (0.707-0.770 measured) but above what knowing the symbols without their order
+        # gives (0.412, the page's caption); a gap of at least 0.1 (>= 0.149 measured, pairing the worst S6
+        # and S4D of any kernel set).
         assert s6["accuracy"] >= 0.85, (seed, s6)
-        assert s4["accuracy"] <= 0.68, (seed, s4)
-        assert s6["accuracy"] >= s4["accuracy"] + 0.2, (seed, s6, s4)
+        assert exp.unordered_accuracy(4) < s4["accuracy"] < exp.SOLVED, (seed, s4)
+        assert s6["accuracy"] >= s4["accuracy"] + 0.1, (seed, s6, s4)
         # The page's fixed-position verdict: S4D reaches SOLVED (90 %) and stays near it. One evaluation is a
         # snapshot of a trajectory that wobbles at the constant rate (0.85-1.0 at step 1,000): the last three count.
         reached = next((i for i, a in enumerate(fixed) if a >= exp.SOLVED), None)  # evaluation index = step / 100
@@ -412,17 +497,29 @@ def test_s6_solves_selective_copying_where_matched_s4d_cannot_but_s4d_copies_fix
 
 
 def test_page_trains_both_races_and_shows_the_delta_map():
-    """The page at its Lecture size: the race starts, trains a few sync ticks with S6 and S4D side by side, and
-    the fixed-position race starts too; no exception, no st.error."""
+    """The page at its Lecture size: the race starts, trains a few sync ticks with S6 and S4D side by side and
+    draws S6's Δ map from the run's own probe; the fixed-position race starts too; no exception, no st.error.
+    Both panels offer the Demo that exp.demo / exp.fixed_demo build from the same widget values."""
     from tests.apptest_support import assert_clean, open_page
 
     at = open_page("pages/7_Selective_state_spaces.py", query={"sel_steps": "100"})
     at.run()
     assert_clean(at, "selective page")
+    values = {**exp.DEFAULTS, "sel_steps": 100}
+    assert at.session_state["selective_race_demo_key"] == exp.demo(values, 0).key
+    assert at.session_state["selective_fixed_demo_key"] == exp.fixed_demo(values, 0).key
     starts = [b for b in at.button if b.key and b.key.endswith("_start")]
     assert len(starts) == 2, [b.key for b in starts]
+    charts_before = len(at.get("vega_lite_chart"))
     starts[0].click().run()
     at.run()
     assert_clean(at, "selective race")
     run = at.session_state[starts[0].key.removesuffix("_start")]
     assert len(run.last) == 2 and min(e.step for e in run.last.values()) >= 1
+    assert len(at.get("vega_lite_chart")) == charts_before + 3  # accuracy, the Δ heatmap, Δ by token
+    assert any("read from the model at step 0" in c.value for c in at.caption)  # the step-0 evaluation's map
+    at.button(key=starts[1].key).click().run()
+    at.run()
+    assert_clean(at, "fixed-position race")
+    fixed = at.session_state[starts[1].key.removesuffix("_start")]
+    assert "delta_probe" not in fixed.demo.info and min(e.step for e in fixed.last.values()) >= 1

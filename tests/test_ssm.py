@@ -275,11 +275,29 @@ def test_short_recall_run_yields_accuracy():
 RACE_T, RACE_STEPS = 500, 200
 
 
+def test_demo_is_the_page_race_with_a_stable_key():
+    d = state_space.demo(state_space.DEFAULTS, 0)
+    assert d.key == state_space.demo({}, 0).key == state_space.demo(state_space.SIZES["Lecture"], 0).key
+    assert d.key != state_space.demo({}, 1).key and d.key != state_space.demo({"init": "inv"}, 0).key
+    assert list(d.factories) == list(state_space.RECALL_KINDS) and d.total_steps == 100
+    assert d.info["T"] == 100 and d.info["chance"] == pytest.approx(1 / 8) and d.info["init"] == "lin"
+    with pytest.raises(ValueError, match="init"):
+        state_space.demo({"init": "hippo"}, 0)
+    with pytest.raises(ValueError, match="recall_delay"):
+        state_space.demo({"recall_delay": 100}, 0)
+    with pytest.raises(ValueError, match=r"\bT\b"):
+        state_space.demo({"recall_T": 10**5}, 0)
+    events = {
+        name: list(make()) for name, make in state_space.demo({"recall_T": 20, "recall_steps": 2}, 0).factories.items()
+    }
+    assert all([e.step for e in evs] == [0, 1, 2] for evs in events.values())
+
+
 @pytest.mark.slow
 def test_s4d_beats_lstm_on_delayed_recall():
-    config = TrainConfig(steps=RACE_STEPS, lr=3e-3, batch=32)
     final = {}
-    for kind, make in state_space.ssm_vs_lstm(RACE_T, config, seed=0).items():
+    race = state_space.demo({"recall_T": RACE_T, "recall_steps": RACE_STEPS}, 0)  # the page's race at T = 500
+    for kind, make in race.factories.items():
         events = list(make())
         final[kind] = events[-1].metrics["accuracy"]
         print(kind, events[-1].step, "steps", round(events[-1].seconds, 1), "s, accuracy", final[kind])

@@ -11,6 +11,7 @@ from lrd_core import gradients, limits, theory
 from lrd_core.experiments import vanishing
 from lrd_core.history import events_frame
 from lrd_core.models.recurrent import ElmanRNN, RNNConfig
+from lrd_core.task_runs import adding_run
 from lrd_core.train import TrainConfig, train
 from tests.apptest_support import assert_clean, open_page
 
@@ -116,6 +117,16 @@ def _table(at):
     return at.dataframe[0].value
 
 
+def test_page_at_its_defaults_offers_the_defaults_demos():
+    at = open_page(PAGE)
+    at.run()
+    assert_clean(at, "defaults")
+    assert at.session_state["rnn_adding_demo_key"] == vanishing.demo(vanishing.DEFAULTS, 0).key
+    assert at.session_state["rnn_clipping_demo_key"] == vanishing.clipping_demo(vanishing.CLIPPING_DEFAULTS, 0).key
+    at.slider(key="rho").set_value(1.2).run()
+    assert at.session_state["rnn_adding_demo_key"] == vanishing.demo({"rho": 1.2}, 0).key
+
+
 def test_deep_link_sets_widgets_and_numbers():
     at = open_page(PAGE, query={"rho": "1.5", "T": "100", "act": "identity"})
     at.run()
@@ -179,6 +190,77 @@ def test_jacobian_norms_in_chunks_equal_all_at_once():
         chunked = vanishing.jacobian_norms(model, pre, max_bytes=3 * 2 * 12 * 12 * 4 * 5)  # 5 steps a chunk
     assert chunked.shape == (2, 37)
     torch.testing.assert_close(chunked, whole.detach(), rtol=16 * torch.finfo(torch.float32).eps, atol=0)
+
+
+# --- the live run's Demo -------------------------------------------------------------------------------------
+
+
+def _events(make, n):
+    it = make()
+    out = [(e.step, e.loss, e.grad_norm, e.clipped_grad_norm) for _, e in zip(range(n), it, strict=False)]
+    it.close()
+    return out
+
+
+def test_demo_runs_the_pages_rnn_with_the_pages_settings():
+    """The first steps of demo()'s run equal an RNN built and trained by hand with the same settings."""
+    values = {"rho": 1.1, "activation": "relu", "w_init": "gaussian", "input_scale": 2.0, "hidden": 16}
+    values |= {"train_T": 12, "steps": 50, "lr": 1e-2, "clip": True, "clip_norm": 0.5}
+    demo = vanishing.demo(values, seed=3)
+    assert list(demo.factories) == ["RNN"] and demo.total_steps == 50
+    config = RNNConfig(2, 16, "relu", "gaussian", 1.1, 2.0)
+
+    def by_hand():
+        model = vanishing.rnn_adding_model(config, 3)
+        return adding_run(model, 12, TrainConfig(steps=50, lr=1e-2, batch=64, clip=0.5), 3)
+
+    first = _events(demo.factories["RNN"], 4)
+    assert first == _events(by_hand, 4)
+    assert all(c <= 0.5 + 1e-5 for *_, c in first)  # clipped at the demo's c
+    assert demo.info == {"baseline": theory.ADDING_BASELINE_MSE, "solved": vanishing.SOLVED_MSE, "train_T": 12}
+
+
+def test_demo_key_names_every_setting_that_changes_the_run():
+    base = vanishing.demo({}, 0)
+    assert base.key == vanishing.demo(vanishing.DEFAULTS, 0).key and hash(base.key) == hash(base.key)
+    assert base.key != vanishing.demo({}, 1).key
+    for change in ({"rho": 1.0}, {"activation": "relu"}, {"hidden": 32}, {"train_T": 30}, {"lr": 1e-2}, {"clip": True}):
+        assert vanishing.demo(change, 0).key != base.key, change
+    # the clip norm acts only while clipping is on
+    assert vanishing.demo({"clip_norm": 2.0}, 0).key == base.key
+    assert vanishing.demo({"clip": True, "clip_norm": 2.0}, 0).key != vanishing.demo({"clip": True}, 0).key
+    # a key is a recipe: its settings rebuild the same run (as lrd_core.lecture.demo_from_key does)
+    for demo in (base, vanishing.demo({"clip": True, "clip_norm": 2.0}, 1)):
+        assert vanishing.demo(dict(demo.key[2]), demo.key[3]).key == demo.key
+
+
+@pytest.mark.parametrize(
+    "values,name",
+    [
+        ({"rho": 5.0}, "rho"),
+        ({"hidden": 0}, "hidden_size"),
+        ({"train_T": 1}, "train_T"),
+        ({"steps": 0}, "steps"),
+        ({"clip": True, "clip_norm": 0.0}, "clip_norm"),
+        ({"T": 20}, "T"),
+    ],
+)
+def test_demo_rejects_bad_settings_by_name(values, name):
+    with pytest.raises(ValueError, match=name):
+        vanishing.demo(values, 0)
+
+
+def test_clipping_demo_runs_the_race_at_its_clip_norm():
+    demo = vanishing.clipping_demo({"clip_norm": 2.5}, seed=0)
+    assert list(demo.factories) == ["no clipping", "clipped at c = 2.5"]
+    assert demo.total_steps == vanishing.CLIP_DEMO.steps and demo.info["clip_norm"] == 2.5
+    assert demo.key != vanishing.clipping_demo(vanishing.CLIPPING_DEFAULTS, 0).key
+    assert demo.key != vanishing.clipping_demo({"clip_norm": 2.5}, 1).key
+    assert demo.key != vanishing.demo({"clip": True, "clip_norm": 2.5}, 0).key  # another race
+    race = vanishing.clipping_race(2.5, 0)
+    assert _events(demo.factories["clipped at c = 2.5"], 3) == _events(race["clipped at c = 2.5"], 3)
+    with pytest.raises(ValueError, match="clip_norm"):
+        vanishing.clipping_demo({"clip_norm": 500}, 0)
 
 
 # --- gradient clipping (Pascanu, Mikolov & Bengio 2013) ----------------------------------------------------------

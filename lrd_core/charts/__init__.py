@@ -1,4 +1,8 @@
-"""Altair chart builders from tidy DataFrames; readable on a projector.
+"""The charts layer: every Altair builder of the app, from tidy DataFrames; readable on a projector.
+
+This package's ``__init__`` holds the shared builders (projector styling, log axes, reference rules, loss and
+accuracy curves); ``palette`` the one colour per model, ``export`` PNG/SVG/CSV, ``topic_charts`` and one
+module per topic that needs its own charts. Experiments and data modules never draw (tests/test_layout.py).
 
 Log axes never receive a raw 0 (that silently breaks a Vega-Lite log scale):
 positive values are drawn as lines, exact zeros (underflow) as distinct

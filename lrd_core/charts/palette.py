@@ -67,6 +67,9 @@ MODELS = {  # model -> colour; models that share a chart never share a colour (t
     "Pre-LN": _O["blue"],
     "DeepNorm": _O["bluish green"],
     "Post-LN + warm-up": _O["orange"],
+    # associative recall (page 10): attention, S4D and S6 as above, and the two fixed-size memories
+    "linear attention": _O["blue"],
+    "DeltaNet": _O["bluish green"],
 }
 
 GREY, LIGHT_GREY = "#999999", "#CCCCCC"

@@ -7,7 +7,7 @@ reversal. The cost of self-attention in time and memory is in :mod:`lrd_core.exp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from functools import partial
 
@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict, demo_key, describe, resolve
 from lrd_core.formats import pct
 from lrd_core.gradients import grad_norms_through_time
 from lrd_core.history import best_metric, first_at_least, steps_run
@@ -256,6 +256,7 @@ def attention_race(
 # --- the lecture demo: sizes, verdict ------------------------------------------------------------------------
 
 RACE_SYMBOLS, RACE_EMBED = 8, 32  # the race's alphabet (reversal task) and symbol embedding size
+RACE_SCORES = ("additive", "dot")  # the attention model's score (the other model has none)
 LEARNED = 0.9  # greedy token accuracy that counts as "reverses the sequence"
 SIZES = {  # widget key -> value of the race's widgets (H and the score stay the sidebar's)
     LECTURE: {"train_T": 20, "steps": 300, "lr": 1e-2},
@@ -282,12 +283,27 @@ def race_verdict(history: pd.DataFrame, finished: bool, *, T: int, n_symbols: in
     return Verdict(with_at is not None and without < LEARNED, text)
 
 
-def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu", *, hidden: int = 64) -> Demo:
-    """What the attention page's Start button runs at ``size`` (the sidebar at its defaults)."""
-    v = SIZES[size]
-    model_config = Seq2SeqConfig(RACE_SYMBOLS, RACE_EMBED, hidden, "additive")
-    factories = attention_race(v["train_T"], model_config, race_config(v["steps"], v["lr"]), seed, device)
-    return Demo(factories, v["steps"], partial(race_verdict, T=v["train_T"], n_symbols=RACE_SYMBOLS))
+VERSION = 1  # bump when the race's code changes the numbers a run gives (part of every Demo key)
+DEFAULTS = {**SIZES[LECTURE], "H": 64, "score": "additive"}  # and the sidebar's H and score at their defaults
+
+
+def demo(values: Mapping[str, object], seed: int, device: str = "cpu") -> Demo:
+    """The reversal race (:func:`attention_race`, no attention against attention) with the page's widget values
+    (keys of DEFAULTS; missing ones take the defaults): what the page's Start button runs.
+
+    ``info``: ``maps``, a dict the attention model's training thread fills with its :func:`attention_map` at
+    every evaluation (``maps["attention"]``, empty until the first), ``n_symbols`` and ``train_T``.
+    """
+    v = resolve(values, DEFAULTS, "attention")
+    check_choice("score", v["score"], RACE_SCORES)
+    model_config = Seq2SeqConfig(RACE_SYMBOLS, RACE_EMBED, v["H"], v["score"])
+    maps: dict[str, pd.DataFrame] = {}
+    config = race_config(v["steps"], v["lr"])
+    factories = attention_race(v["train_T"], model_config, config, seed, device, keep=maps)
+    judge = partial(race_verdict, T=v["train_T"], n_symbols=RACE_SYMBOLS)
+    info = {"maps": maps, "n_symbols": RACE_SYMBOLS, "train_T": v["train_T"]}
+    key = demo_key("attention", VERSION, v, seed, device)
+    return Demo(factories, v["steps"], judge, key, info, describe(v, seed))
 
 
 def race_config(steps: int, lr: float) -> TrainConfig:

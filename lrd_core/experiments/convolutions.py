@@ -8,14 +8,14 @@ for lags inside R and cannot solve at or beyond it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict, demo_key, describe, resolve
 from lrd_core.formats import join_and, pct
 from lrd_core.history import best_metric, first_at_least
 from lrd_core.limits import MAX_LAG, MAX_TCN_PROBE_LEN, MAX_TCN_TOP_LAYER, MAX_TCN_TRAIN_SEQ_LEN
@@ -339,15 +339,36 @@ def parity_verdict(history: pd.DataFrame, finished: bool, *, series_lags: dict[s
     return Verdict(ok, text[0].upper() + text[1:] + ".")
 
 
-def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu", *, k: int = 2, d: int = 5) -> Demo:
-    """What the convolutions page's Start button runs at ``size`` (the sidebar's dilated stack at k, d)."""
-    v = SIZES[size]
-    net = TCNConfig(1, v["C"], k, d, "dilated")
-    series = parity_series(net.receptive_field, v["lag"])
-    config = TrainConfig(steps=v["steps"], lr=1e-3, batch=32)
-    factories = {
-        name: partial(lambda lag: lag_parity_run(tcn_tagger(net, seed), lag, config, seed, device), lag)
-        for name, lag in series.items()
-    }
-    judge = partial(parity_verdict, series_lags=series, receptive_field=net.receptive_field)
-    return Demo(factories, v["steps"], judge)
+VERSION = 1  # bump when the race's code changes the numbers a run gives (part of every Demo key)
+DEFAULTS = {**SIZES[LECTURE], "k": 2, "d": 5, "stack": "dilated"}  # and the sidebar's stack at its defaults
+TRAIN_BATCH, EVAL_BATCH = 32, 128  # sequences per training step and per evaluation (fewer where memory caps)
+
+
+def _parity_run(net: TCNConfig, lag: int, config: TrainConfig, seed: int, device: str) -> Iterator[StepEvent]:
+    """One run factory's body: a fresh :func:`tcn_tagger` trained on lag parity at ``lag``."""
+    return lag_parity_run(tcn_tagger(net, seed), lag, config, seed, device)
+
+
+def demo(values: Mapping[str, object], seed: int, device: str = "cpu") -> Demo:
+    """Lag parity at the page's lags with the page's widget values (keys of DEFAULTS; missing ones take the
+    defaults): one fresh TCN (k, d, stack, C channels) per lag of :func:`parity_series`, Adam 1e-3, batch 32,
+    the same seed. What the page's Start button runs.
+
+    ``info``: ``R`` (the stack's receptive field), ``series`` (series name -> lag) and ``batches`` (lag ->
+    sequences per training step, below TRAIN_BATCH where :func:`parity_batches` caps the memory), so a chart of
+    the run never reads the current sliders.
+    """
+    v = resolve(values, DEFAULTS, "convolutions")
+    net = TCNConfig(1, v["C"], v["k"], v["d"], v["stack"])
+    R = net.receptive_field
+    series = parity_series(R, v["lag"])
+    config = TrainConfig(steps=v["steps"], lr=1e-3, batch=TRAIN_BATCH)
+    factories = {name: partial(_parity_run, net, lag, config, seed, device) for name, lag in series.items()}
+    sizing = tcn_tagger(net, 0)  # only its layer widths are read
+    batches = {lag: parity_batches(sizing, parity_length(lag), TRAIN_BATCH, EVAL_BATCH)[0] for lag in series.values()}
+    judge = partial(parity_verdict, series_lags=series, receptive_field=R)
+    info = {"R": R, "series": series, "batches": batches}
+    words = describe({**v, "lags": sorted(series.values())}, seed)
+    return Demo(
+        factories, v["steps"], judge, key=demo_key("convolutions", VERSION, v, seed, device), info=info, settings=words
+    )

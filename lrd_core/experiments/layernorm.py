@@ -7,7 +7,7 @@ each block is from the identity map; and the warm-up race of Post-LN against Pre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -15,11 +15,11 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict, demo_key, describe, resolve
 from lrd_core.formats import fmt
 from lrd_core.gradients import flat_jacobian, loglog_slope
 from lrd_core.history import recent_loss, solved_step, steps_run
-from lrd_core.limits import MAX_BATCH, MAX_PROBE_BYTES, MAX_TRANSFORMER_LAYERS
+from lrd_core.limits import MAX_BATCH, MAX_PROBE_BYTES, MAX_STEPS, MAX_TRANSFORMER_LAYERS
 from lrd_core.models.heads import SequenceTagger
 from lrd_core.models.transformer import PLACEMENT_NAMES, PLACEMENTS, Residual, TransformerConfig, TransformerStack
 from lrd_core.task_runs import copy_memory_run
@@ -412,17 +412,36 @@ def race_verdict(history: pd.DataFrame, finished: bool) -> Verdict | None:
     return Verdict(pre_at is not None and post_at is None, text)
 
 
-def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu", *, d_model: int = 64) -> Demo:
-    """What the LayerNorm page's Start button runs at ``size``."""
-    v = SIZES[size]
-    config = TrainConfig(steps=v["steps"], lr=v["lr"], batch=32)
+VERSION = 1  # bump when a change to this module changes the numbers of a run with the same settings
+DEFAULTS = dict(SIZES[LECTURE])  # the race's widgets at the page's defaults
+TRAIN_WIDTH = 64  # d_model of the trained models (the width the default learning rate was chosen for)
+RACE_BATCH = 32  # sequences per step
+
+
+def demo(values: Mapping[str, object], seed: int, device: str = "cpu") -> Demo:
+    """Post-LN against Pre-LN, with and without warm-up, from the page's widget values (keys of DEFAULTS;
+    missing ones take the defaults): what the page's Start button runs. A warm-up longer than the run is cut
+    to the run's steps (the key holds the warm-up that runs). ``info``: the loss lines, the two panels'
+    schedules and that warm-up."""
+    v = resolve(values, DEFAULTS, "layernorm")
+    steps = check_int("steps", v["steps"], 1, MAX_STEPS)
+    v["warmup"] = min(check_int("warmup", v["warmup"], 0, MAX_STEPS), steps)
+    config = TrainConfig(steps=steps, lr=v["lr"], batch=RACE_BATCH)
     factories = layernorm_race(
         config,
         seed,
         device,
         n_layers=v["layers"],
-        d_model=d_model,
+        d_model=TRAIN_WIDTH,
         warmup_steps=v["warmup"],
-        pre_ln_warmup=v["pre_warmup"],
+        pre_ln_warmup=bool(v["pre_warmup"]),
     )
-    return Demo(factories, v["steps"], race_verdict)
+    info = {
+        "baseline": LN_BASELINE,
+        "solved": LN_SOLVED,
+        "y_title": "cross-entropy per step (log)",
+        "schedules": dict(LN_SCHEDULES),
+        "warmup": v["warmup"],
+    }
+    key = demo_key("layernorm", VERSION, v, seed, device)
+    return Demo(factories, steps, race_verdict, key, info, describe(v, seed))

@@ -7,7 +7,7 @@ boundary, and the race of a sliding window against segment recurrence (Transform
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from functools import partial
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict, demo_key, describe, resolve
 from lrd_core.formats import pct
 from lrd_core.history import best_metric, first_at_least
 from lrd_core.limits import MAX_SEGMENT_LEN, MAX_SEGMENTS
@@ -329,9 +329,25 @@ def race_setup(delay: int, memory: int, steps: int) -> tuple[SegmentConfig, Trai
     return model, TrainConfig(steps=steps, lr=1e-3, batch=32)
 
 
-def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu") -> Demo:
-    """What the long-context page's Start button runs at ``size``."""
-    v = SIZES[size]
+VERSION = 1  # bump when the race's code changes the numbers a run gives (part of every Demo key)
+DEFAULTS = dict(SIZES[LECTURE])  # the race reads only its own widgets (the sidebar's tokenizer settings do not)
+
+
+def demo(values: Mapping[str, object], seed: int, device: str = "cpu") -> Demo:
+    """Sliding window against segment recurrence on delayed recall (:func:`window_vs_recurrence`) with the
+    page's widget values (keys of DEFAULTS; missing ones take the defaults): what the page's Start button runs.
+
+    ``info``: ``attention``, a dict each model's training thread fills with its :func:`segment_attention` at
+    every evaluation (``attention[series]``, empty until the first), and the run's ``delay``, ``M`` and
+    sequence length ``T``.
+    """
+    v = resolve(values, DEFAULTS, "long_context")
     model_config, config = race_setup(v["delay"], v["M"], v["steps"])
-    factories = window_vs_recurrence(v["delay"], model_config, config, seed, device)
-    return Demo(factories, v["steps"], partial(race_verdict, delay=v["delay"], memory=v["M"]))
+    attention: dict[str, pd.DataFrame] = {}
+    factories = window_vs_recurrence(v["delay"], model_config, config, seed, device, keep=attention)
+    T = segment_recall_length(v["delay"], model_config.segment_len)
+    info = {"attention": attention, "delay": v["delay"], "M": v["M"], "T": T}
+    judge = partial(race_verdict, delay=v["delay"], memory=v["M"])
+    return Demo(
+        factories, v["steps"], judge, demo_key("long_context", VERSION, v, seed, device), info, describe(v, seed)
+    )

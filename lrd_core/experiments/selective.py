@@ -1,22 +1,25 @@
 """Page "Selective state spaces" (seed: the end of "The Rise of State Space Models (SSMs)").
 
-The race of an S6 (Mamba) model against an S4D model of the same width and state size on selective
-copying and on its fixed-position variant, the Δ each S6 layer gives every token (read from the model while
+The race of an S6 (Mamba) model against an S4D model with as many parameters and the same state size on
+selective copying and on its fixed-position variant, the Δ each S6 layer gives every token (read from the model while
 it trains), the verdict sentence of a race, and the sequential against the parallel scan: agreement and time.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import partial
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core.charts import palette
-from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict, demo_key, describe, resolve
 from lrd_core.devices import resolve_device
 from lrd_core.gradients import median_seconds
 from lrd_core.history import first_at_least, metric_series
@@ -38,6 +41,15 @@ RACERS = {"S6": S6_NAME, "S4D": S4D_NAME}
 SOLVED = 0.9  # token accuracy at which a model counts as having solved the task (the verdict's threshold)
 MAX_RACE_LEN = 256  # L of live training (the sequential scan is a Python loop over L + k steps)
 MAX_TIMING_LEN = 8192  # L of the scan timing
+# kind -> width (S6: d_model, its scan runs 2·width channels; S4D: channels). S4D's width matches the parameter
+# counts (race_parameters: S6 5,786, S4D 5,804; at width 16 S4D had 2,552, at 32 7,144). Pilot, Lecture size
+# (L = 32, k = 2, 400 steps), seeds 0-4, one thread: S6 first reached 90 % at step 160-200 while this S4D was
+# at 51-58 %; S4D ended at 61-82 % and never reached 90 %; with the data at fixed places it reached 90 % by
+# step 60-100 on every seed. Full size (L = 64, k = 4, 1,000 steps), seeds 0-2: S4D ends at 71-77 % on both kernel
+# sets (S6: 87-100 %) and reaches 90 % at fixed places by step 200-300 (tests/test_selective.py).
+RACE_WIDTHS = {"S6": 16, "S4D": 28}
+RACE_STATE = 8  # N: state size per channel of both racers
+S6_CONV_WIDTH = S6Config.conv_width  # taps of S6's causal convolution: the Δ map sees a token for this many steps
 
 
 def race_model(kind: str, seed: int, *, width: int = 16, state_size: int = 8, n_layers: int = 2) -> SequenceTagger:
@@ -53,6 +65,37 @@ def race_model(kind: str, seed: int, *, width: int = 16, state_size: int = 8, n_
     else:
         encoder = S4DModel(S4DConfig(inputs, width, state_size, n_layers, "lin"), init_g)
     return SequenceTagger(encoder, width, N_SYMBOLS, init_g)
+
+
+PAPER_TASK = {"L": 4096, "k": 16, "vocabulary": 16, "D": 64}  # Gu & Dao 2023, Sec. 4.1.1: the full-size task
+
+
+def unordered_accuracy(k: int, n_symbols: int = N_SYMBOLS) -> float:
+    """Token accuracy at the markers of a reader that knows which data symbols a sequence holds (and how often
+    each) but not their order. Given that multiset every order is equally likely (the k data tokens are drawn
+    independently and uniformly from ``n_symbols``), so the best guess at every marker is the most frequent
+    symbol, right with probability (its count) / k: the accuracy is E[largest count] / k, summed exactly over
+    the integer partitions of k (k = 1: 1; k = 2, 8 symbols: (1 + 1/8) / 2 = 9/16)."""
+    k = check_int("k", k, 1, MAX_SELECTIVE_TOKENS)
+    n = check_int("n_symbols", n_symbols, 2, 64)
+    total = Fraction(0)
+    for parts in _partitions(k, k):  # the counts of the distinct symbols, largest first
+        if len(parts) > n:
+            continue
+        orders = math.factorial(k) // math.prod(math.factorial(p) for p in parts)  # sequences with these counts
+        symbols = math.perm(n, len(parts)) // math.prod(math.factorial(c) for c in Counter(parts).values())
+        total += Fraction(orders * symbols * parts[0], n**k)
+    return float(total / k)
+
+
+def _partitions(k: int, largest: int) -> Iterator[tuple[int, ...]]:
+    """The partitions of k into parts of at most ``largest``, each as a non-increasing tuple."""
+    if k == 0:
+        yield ()
+        return
+    for first in range(min(k, largest), 0, -1):
+        for rest in _partitions(k - first, first):
+            yield (first, *rest)
 
 
 def token_kinds(x: torch.Tensor, window: int = 4) -> torch.Tensor:
@@ -129,6 +172,36 @@ def delta_map(model: SequenceTagger, x: torch.Tensor, kinds: list[str], selectiv
     return pd.concat(frames, ignore_index=True).merge(ranked[["layer", "channel", "ratio", "rank"]])
 
 
+@dataclass(frozen=True)
+class DeltaSnapshot:
+    """What S6's evaluation at ``step`` found about its Δ: the :func:`delta_map` of the probe sequence and the
+    two selectivity numbers of that evaluation (:func:`delta_ratio` and the largest channel's ratio)."""
+
+    step: int
+    delta: pd.DataFrame  # delta_map(...): layer, channel, t, token, delta, relative, ratio, rank
+    ratio: float  # mean Δ near data / on noise, all channels (the event's metrics["delta_ratio"])
+    top: float  # the same in the most selective channel (metrics["delta_top"])
+
+
+class DeltaProbe:
+    """The latest :class:`DeltaSnapshot` of one run: written by the run on the engine's worker thread
+    (:meth:`put`, the ``on_probe`` of :func:`race`), read by the page's redraw (:meth:`latest`). A lock guards
+    the one reference, so a reader sees a whole snapshot or the one before. The demo creates one per run and
+    hands it to the page in ``Demo.info["delta_probe"]``: a Δ map is too big for the history's rows."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: DeltaSnapshot | None = None
+
+    def put(self, snapshot: DeltaSnapshot) -> None:
+        with self._lock:
+            self._latest = snapshot
+
+    def latest(self) -> DeltaSnapshot | None:
+        with self._lock:
+            return self._latest
+
+
 def race_run(
     kind: str,
     L: int,
@@ -138,32 +211,39 @@ def race_run(
     device: str = "cpu",
     *,
     fixed_positions: bool = False,
-    width: int = 16,
+    width: int | None = None,
     state_size: int = 8,
     eval_every: int = 20,
     eval_batch: int = 256,
-    on_probe: Callable[[pd.DataFrame], None] | None = None,
+    on_probe: Callable[[DeltaSnapshot], None] | None = None,
 ) -> Iterator[StepEvent]:
-    """Train ``race_model(kind)`` on fresh selective-copying batches (cross-entropy at the k markers).
+    """Train ``race_model(kind)`` of ``width`` (default: the page's, RACE_WIDTHS[kind]) on fresh selective-copying
+    batches (cross-entropy at the k markers).
 
     Every ``eval_every`` steps (and at step 0 and the end) ``metrics["accuracy"]`` is the token accuracy at
     the markers of one held-out batch drawn first from the data generator of ``seed``; an S6 model also
     reports ``delta_ratio`` (mean Δ on data / on noise tokens, all channels, on 64 held-out sequences) and
-    ``delta_top`` (the largest such ratio of one channel), and passes :func:`delta_map` of
-    :func:`probe_sequence` to ``on_probe`` (a page keeps the latest one to draw: no history bloat).
+    ``delta_top`` (the largest such ratio of one channel), and passes a :class:`DeltaSnapshot` (with
+    :func:`delta_map` of :func:`probe_sequence`) to ``on_probe``, e.g. :meth:`DeltaProbe.put`: no history bloat.
     """
     L = check_int("L", L, 2, MAX_RACE_LEN)
     k = check_int("k", k, 1, min(MAX_SELECTIVE_TOKENS, L))
     dev = resolve_device(device)
     _, data = split_seed(seed)
+    width = RACE_WIDTHS[check_choice("kind", kind, tuple(RACERS))] if width is None else width
     model = race_model(kind, seed, width=width, state_size=state_size).to(dev)
     x_eval, y_eval = (v.to(dev) for v in selective_copying(eval_batch, L, k, data, N_SYMBOLS, fixed_positions))
     x_probe, kinds = probe_sequence(L, k, seed, fixed_positions)
     x_probe = x_probe.to(dev)
+    steps_done = [0]  # training losses so far (train's step-0 loss runs without grad): the step an evaluation follows
 
     def batch():
         x, y = selective_copying(config.batch, L, k, data, N_SYMBOLS, fixed_positions)
         return x.to(dev), y.to(dev)
+
+    def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        steps_done[0] += torch.is_grad_enabled()
+        return parity_loss(logits, y)
 
     def evaluate(m: torch.nn.Module) -> dict[str, float]:
         out = {"accuracy": parity_accuracy(m, x_eval, y_eval)}
@@ -171,10 +251,11 @@ def race_run(
             sel = channel_selectivity(m, x_eval[:64])
             out |= {"delta_ratio": delta_ratio(sel), "delta_top": float(sel["ratio"].max())}
             if on_probe is not None:
-                on_probe(delta_map(m, x_probe, kinds, sel))
+                delta = delta_map(m, x_probe, kinds, sel)
+                on_probe(DeltaSnapshot(steps_done[0], delta, out["delta_ratio"], out["delta_top"]))
         return out
 
-    return train(model, batch, parity_loss, config, evaluate=evaluate, eval_every=eval_every)
+    return train(model, batch, loss, config, evaluate=evaluate, eval_every=eval_every)
 
 
 def race(
@@ -185,18 +266,27 @@ def race(
     device: str = "cpu",
     *,
     fixed_positions: bool = False,
-    width: int = 16,
+    widths: Mapping[str, int] | None = None,
     state_size: int = 8,
     eval_every: int = 20,
-    on_probe: Callable[[pd.DataFrame], None] | None = None,
+    on_probe: Callable[[DeltaSnapshot], None] | None = None,
 ) -> dict[str, Callable[[], Iterator[StepEvent]]]:
-    """Run factories S6_NAME and S4D_NAME: same width and state size, same seed, same batches, same budget.
-    ``on_probe`` receives S6's :func:`delta_map` at every evaluation (see :func:`race_run`)."""
+    """Run factories S6_NAME and S4D_NAME: widths ``widths`` (kind -> width; default RACE_WIDTHS), the same
+    state size, seed, batches and budget. ``on_probe`` receives S6's :class:`DeltaSnapshot` at every
+    evaluation (see :func:`race_run`)."""
     check_int("L", L, 2, MAX_RACE_LEN)
     check_int("k", k, 1, min(MAX_SELECTIVE_TOKENS, L))
-    kw = {"fixed_positions": fixed_positions, "width": width, "state_size": state_size, "eval_every": eval_every}
+    widths = dict(RACE_WIDTHS if widths is None else widths)
+    if set(widths) != set(RACERS):
+        raise ValueError(f"widths must give a width for each of {list(RACERS)}, got {widths}")
+    for kind, w in widths.items():
+        check_int(f"widths[{kind!r}]", w, 1, 128)
+    kw = {"fixed_positions": fixed_positions, "state_size": state_size, "eval_every": eval_every}
     kw["on_probe"] = on_probe
-    return {name: (lambda kind=kind: race_run(kind, L, k, config, seed, device, **kw)) for kind, name in RACERS.items()}
+    return {
+        name: (lambda kind=kind: race_run(kind, L, k, config, seed, device, width=widths[kind], **kw))
+        for kind, name in RACERS.items()
+    }
 
 
 def race_verdict(
@@ -230,7 +320,7 @@ def race_verdict(
             return Verdict(
                 True,
                 f"With the data at fixed places S4D reached {hit4[1]:.0%} token accuracy at step {hit4[0]} "
-                f"(S6: {at(s6, hit4[0]):.0%}): the same small S4D can copy; what it lacks is selection.",
+                f"(S6: {at(s6, hit4[0]):.0%}): its fixed kernel copies tokens that sit at fixed places.",
             )
         if finished:
             return Verdict(
@@ -242,7 +332,7 @@ def race_verdict(
     if hit6 is not None and (hit4 is None or hit6[0] < hit4[0]):
         return Verdict(
             True,
-            f"S6 reached {hit6[1]:.0%} token accuracy at step {hit6[0]}; S4D of the same width was at "
+            f"S6 reached {hit6[1]:.0%} token accuracy at step {hit6[0]}; S4D, with as many parameters, was at "
             f"{at(s4, hit6[0]):.0%} then (chance {CHANCE:.1%}).",
         )
     if hit4 is not None:
@@ -331,90 +421,6 @@ def keep_delta(A: float, steps: int, share: float = 1 / math.e) -> float:
     return math.log(share) / (A * steps)
 
 
-# --- charts of this page (Altair specs from tidy frames; no Streamlit) ---
-
-TOKEN_COLORS = {  # Okabe-Ito (lrd_core.charts.palette), noise in grey
-    "data": palette.OKABE_ITO["vermillion"],
-    "after data": palette.OKABE_ITO["orange"],
-    "noise": palette.GREY,
-    "marker": palette.OKABE_ITO["blue"],
-}
-
-
-def delta_heatmap_chart(delta: pd.DataFrame) -> alt.Chart:
-    """Δ of every S6 channel (rows, most data-selective first) at every position t of the probe sequence
-    (columns), relative to the channel's median Δ, log colour; ``delta`` from :func:`delta_map`."""
-    data = delta.assign(row=[f"L{a}·{c:02d}" for a, c in zip(delta["layer"], delta["channel"], strict=True)])
-    order = data.drop_duplicates("row").sort_values("rank")["row"].tolist()
-    return (
-        alt.Chart(data)
-        .mark_rect()
-        .encode(
-            x=alt.X("t:O", title="position t in the probe sequence", axis=alt.Axis(labelAngle=0, values=_ticks(data))),
-            y=alt.Y("row:N", title="layer · channel (most selective first)", sort=order, axis=alt.Axis(labels=False)),
-            color=alt.Color(
-                "relative:Q",
-                title="Δ / channel median",
-                scale=alt.Scale(type="log", scheme="redblue", reverse=True, domainMid=1),
-            ),
-            tooltip=[
-                "row:N",
-                "t:O",
-                "token:N",
-                alt.Tooltip("delta:Q", format=".3g"),
-                alt.Tooltip("ratio:Q", format=".2f"),
-            ],
-        )
-    )
-
-
-def delta_tokens_chart(delta: pd.DataFrame, top: int = 8) -> alt.Chart:
-    """Mean Δ over the ``top`` channels whose Δ rises most near data tokens, per position of the probe
-    sequence, as points coloured by what sits there (KINDS), log y; ``delta`` from :func:`delta_map`."""
-    mean = delta[delta["rank"] <= top].groupby(["t", "token"], as_index=False)["delta"].mean()
-    return (
-        alt.Chart(mean)
-        .mark_point(filled=True, size=160)
-        .encode(
-            x=alt.X(
-                "t:O",
-                title=f"position t (mean Δ of the {top} most selective channels)",
-                axis=alt.Axis(values=_ticks(mean)),
-            ),
-            y=alt.Y("delta:Q", title="Δ (log)", scale=alt.Scale(type="log")),
-            color=alt.Color(
-                "token:N",
-                title=None,
-                scale=alt.Scale(domain=list(TOKEN_COLORS), range=list(TOKEN_COLORS.values())),
-                legend=alt.Legend(orient="bottom"),
-            ),
-            tooltip=["t:O", "token:N", alt.Tooltip("delta:Q", format=".3g")],
-        )
-    )
-
-
-def _ticks(long: pd.DataFrame) -> list[int]:
-    n = int(long["t"].max()) + 1 if len(long) else 1
-    return list(range(0, n, max(1, n // 16)))
-
-
-__all__ = [
-    "CHANCE",
-    "MAX_SELECTIVE_LEN",
-    "S4D_NAME",
-    "S6_NAME",
-    "channel_selectivity",
-    "delta_heatmap_chart",
-    "delta_map",
-    "delta_tokens_chart",
-    "keep_delta",
-    "probe_sequence",
-    "race",
-    "race_verdict",
-    "scan_timing",
-]
-
-
 # --- the lecture demo: sizes -------------------------------------------------------------------------------
 
 SIZES = {  # widget key -> value of the race's widgets
@@ -434,8 +440,84 @@ def race_config(steps: int, lr: float) -> TrainConfig:
     return TrainConfig(steps=steps, lr=lr, batch=RACE_BATCH, clip=1.0, warmup_steps=min(50, steps))
 
 
-def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu") -> Demo:
-    """What the page's first Start button (random positions) runs at ``size``, widths as on the page."""
-    v = SIZES[size]
-    config = race_config(v["sel_steps"], RACE_LR)
-    return Demo(race(v["sel_L"], v["sel_k"], config, seed, device), v["sel_steps"], race_verdict)
+def race_parameters(widths: Mapping[str, int] | None = None, state_size: int = RACE_STATE) -> dict[str, int]:
+    """Trainable parameters of each racer, series name -> count (read-out included), as :func:`race` builds them."""
+    widths = RACE_WIDTHS if widths is None else widths
+    return {
+        name: sum(p.numel() for p in race_model(kind, 0, width=widths[kind], state_size=state_size).parameters())
+        for kind, name in RACERS.items()
+    }
+
+
+VERSION = 2  # bump when a change to this module changes the numbers of a run with the same settings (2: S4D width 28)
+DEFAULTS = {**SIZES[LECTURE], "sel_lr": RACE_LR}  # the race's widgets at the page's defaults
+FIXED_DEFAULTS = dict(DEFAULTS)  # the fixed-position race reads the same widgets
+
+
+def demo(values: Mapping[str, object], seed: int, device: str = "cpu") -> Demo:
+    """The race with the data tokens at random places (the page's first Start button), from the widget values
+    (keys of DEFAULTS; missing ones take the defaults). ``info``: chance, the solved threshold, the racers'
+    parameter counts and ``delta_probe``, the :class:`DeltaProbe` S6's run writes its latest Δ map into."""
+    return _race_demo("selective", DEFAULTS, values, seed, device, fixed_positions=False)
+
+
+def fixed_demo(values: Mapping[str, object], seed: int, device: str = "cpu") -> Demo:
+    """The same race with the data tokens at fixed places ⌊i·L/k⌋ (the page's second Start button); keys of
+    FIXED_DEFAULTS. ``info`` as :func:`demo`'s, without a Δ probe."""
+    return _race_demo("selective:fixed", FIXED_DEFAULTS, values, seed, device, fixed_positions=True)
+
+
+def _race_demo(
+    topic: str, defaults: Mapping[str, object], values: Mapping[str, object], seed: int, device: str, *, fixed_positions
+) -> Demo:
+    v = resolve(values, defaults, topic)
+    config = race_config(v["sel_steps"], v["sel_lr"])
+    probe = None if fixed_positions else DeltaProbe()
+    factories = race(
+        v["sel_L"],
+        v["sel_k"],
+        config,
+        seed,
+        device,
+        fixed_positions=fixed_positions,
+        widths=RACE_WIDTHS,
+        state_size=RACE_STATE,
+        on_probe=None if probe is None else probe.put,
+    )
+    info = {
+        "chance": CHANCE,
+        "solved": SOLVED,
+        "y_title": "token accuracy at the markers",
+        "parameters": race_parameters(),
+        "conv_width": S6_CONV_WIDTH,
+        "unordered": unordered_accuracy(v["sel_k"]),
+    }
+    if probe is not None:
+        info["delta_probe"] = probe
+    judge = partial(race_verdict, fixed_positions=fixed_positions)
+    key = demo_key(topic, VERSION, v, seed, device)
+    return Demo(factories, v["sel_steps"], judge, key, info, describe(v, seed))
+
+
+__all__ = [
+    "CHANCE",
+    "DEFAULTS",
+    "FIXED_DEFAULTS",
+    "MAX_SELECTIVE_LEN",
+    "PAPER_TASK",
+    "S4D_NAME",
+    "S6_NAME",
+    "DeltaProbe",
+    "DeltaSnapshot",
+    "channel_selectivity",
+    "delta_map",
+    "demo",
+    "fixed_demo",
+    "keep_delta",
+    "probe_sequence",
+    "race",
+    "race_parameters",
+    "race_verdict",
+    "scan_timing",
+    "unordered_accuracy",
+]

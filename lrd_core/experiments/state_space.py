@@ -8,7 +8,7 @@ sequence costs of LSTM, S4D and attention, and the race of S4D against an LSTM o
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 
 import numpy as np
@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from lrd_core.demo import FULL, LECTURE, Demo, Verdict
+from lrd_core.demo import FULL, LECTURE, Demo, Verdict, demo_key, describe, resolve
 from lrd_core.formats import pct
 from lrd_core.gradients import loglog_slope, median_seconds
 from lrd_core.history import best_metric, first_at_least
@@ -399,9 +399,16 @@ def race_config(steps: int) -> TrainConfig:
     return TrainConfig(steps=steps, lr=3e-3, batch=32)
 
 
-def lecture_demo(seed: int, size: str = LECTURE, device: str = "cpu") -> Demo:
-    """What the SSM page's Start button runs at ``size`` (the sidebar at its defaults)."""
-    v = SIZES[size]
-    T = v["recall_T"]
-    factories = ssm_vs_lstm(T, race_config(v["recall_steps"]), seed, device)
-    return Demo(factories, v["recall_steps"], partial(recall_verdict, T=T))
+VERSION = 1  # bump when a change to this module changes the numbers of a run with the same settings
+DEFAULTS = {**SIZES[LECTURE], "init": s4d.INITS[0]}  # the race's widgets at the page's defaults (init: the sidebar's)
+
+
+def demo(values: Mapping[str, object], seed: int, device: str = "cpu") -> Demo:
+    """S4D against the LSTM on delayed recall, from the page's widget values (keys of DEFAULTS; missing ones
+    take the defaults): what the page's Start button runs. ``info``: chance, the delay T and the S4D init."""
+    v = resolve(values, DEFAULTS, "state_space")
+    T, steps, init = v["recall_T"], v["recall_steps"], check_choice("init", v["init"], s4d.INITS)
+    factories = ssm_vs_lstm(T, race_config(steps), seed, device, init=init)
+    info = {"chance": 1 / RECALL_SYMBOLS, "T": T, "init": init, "learned": LEARNED}
+    key = demo_key("state_space", VERSION, v, seed, device)
+    return Demo(factories, steps, partial(recall_verdict, T=T), key, info, describe(v, seed))

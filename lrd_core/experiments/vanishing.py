@@ -9,7 +9,7 @@ that the home page's overview draws over the theory.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrd_core.demo import Demo, Verdict
+from lrd_core.demo import Demo, Verdict, demo_key, describe, resolve
 from lrd_core.devices import resolve_device
 from lrd_core.formats import fmt
 from lrd_core.gradients import grad_norms_through_time, readout_direction
 from lrd_core.history import recent_loss, solved_step, steps_run
-from lrd_core.limits import MAX_BATCH, MAX_PROBE_BYTES, MAX_SEQ_LEN
+from lrd_core.limits import MAX_BATCH, MAX_PROBE_BYTES, MAX_SEQ_LEN, MAX_TRAIN_SEQ_LEN
 from lrd_core.models.heads import SequenceRegressor
 from lrd_core.models.recurrent import ElmanRNN, RNNConfig
 from lrd_core.task_runs import adding_run
@@ -169,12 +169,40 @@ def adding_verdict(history: pd.DataFrame, finished: bool, *, T: int) -> Verdict 
     )
 
 
-def lecture_demo(seed: int, device: str = "cpu", *, T: int = 20, steps: int = 600) -> Demo:
-    """What the vanishing page's Start button runs at its defaults (already lecture-sized: one small RNN)."""
-    config = RNNConfig(2, 64, "tanh", "orthogonal", 0.9, 1.0)
-    train_config = TrainConfig(steps=steps, lr=3e-3, batch=64)
-    factories = {"RNN": lambda: adding_run(rnn_adding_model(config, seed), T, train_config, seed, device)}
-    return Demo(factories, steps, partial(adding_verdict, T=T))
+VERSION = 1  # bump when the runs' code changes the numbers they give (part of every Demo key)
+DEFAULTS = {  # the page's widgets at their defaults: the sidebar's RNN, and section 4's training settings
+    "rho": 0.9,
+    "activation": "tanh",
+    "w_init": "orthogonal",
+    "input_scale": 1.0,
+    "hidden": 64,
+    "train_T": 20,
+    "steps": 600,
+    "lr": 3e-3,
+    "clip": False,
+    "clip_norm": 1.0,
+}
+
+
+def _adding_rnn_run(config: RNNConfig, T: int, train_config: TrainConfig, seed: int, device: str):
+    """One run factory's body: a fresh :func:`rnn_adding_model` trained on the adding problem at length T."""
+    return adding_run(rnn_adding_model(config, seed), T, train_config, seed, device)
+
+
+def demo(values: Mapping[str, object], seed: int, device: str = "cpu") -> Demo:
+    """The RNN on the adding problem with the page's widget values (keys of DEFAULTS; missing ones take the
+    defaults): what section 4's Start button runs. Adam, batch 64, the gradient clipped at ``clip_norm`` when
+    ``clip`` is on. ``info``: baseline, solved threshold and the training length."""
+    v = resolve(values, DEFAULTS, "vanishing")
+    config = RNNConfig(2, v["hidden"], v["activation"], v["w_init"], v["rho"], v["input_scale"])
+    T = check_int("train_T", v["train_T"], 2, MAX_TRAIN_SEQ_LEN)
+    clip_norm = check_clip_norm(v["clip_norm"]) if v["clip"] else None  # the norm matters only when clipping
+    train_config = TrainConfig(steps=v["steps"], lr=v["lr"], batch=64, clip=clip_norm)
+    factories = {"RNN": partial(_adding_rnn_run, config, T, train_config, seed, device)}
+    info = {"baseline": ADDING_BASELINE_MSE, "solved": SOLVED_MSE, "train_T": T}
+    key = demo_key("vanishing", VERSION, {**v, "clip": bool(v["clip"]), "clip_norm": clip_norm}, seed, device)
+    words = describe({**{k: x for k, x in v.items() if k != "clip"}, "clip_norm": clip_norm or "off"}, seed)
+    return Demo(factories, v["steps"], partial(adding_verdict, T=T), key, info, words)
 
 
 # --- gradient clipping (Pascanu, Mikolov & Bengio 2013) ----------------------------------------------------------
@@ -300,3 +328,18 @@ def clipping_verdict(history: pd.DataFrame, finished: bool, *, clip_norm: float)
             " each step moves the weights by at most lr·c"
         )
     return Verdict(raw_at is not None and trained, f"{first}; {second}.")
+
+
+CLIPPING_DEFAULTS = {"clip_norm": DEFAULTS["clip_norm"]}  # the one Clip norm c control serves both runs
+
+
+def clipping_demo(values: Mapping[str, object], seed: int, device: str = "cpu") -> Demo:
+    """The clipping race (:func:`clipping_race` at CLIP_DEMO) with the page's clip norm (keys of
+    CLIPPING_DEFAULTS): what section 5's Start button runs. ``info``: the run's clip norm and the baseline."""
+    v = resolve(values, CLIPPING_DEFAULTS, "vanishing:clipping")
+    clip_norm = check_clip_norm(v["clip_norm"])
+    factories = clipping_race(clip_norm, seed, device)
+    info = {"clip_norm": clip_norm, "baseline": ADDING_BASELINE_MSE}
+    key = demo_key("vanishing:clipping", VERSION, {"clip_norm": clip_norm}, seed, device)
+    judge = partial(clipping_verdict, clip_norm=clip_norm)
+    return Demo(factories, CLIP_DEMO.steps, judge, key, info, describe({"clip_norm": clip_norm}, seed))
