@@ -25,6 +25,7 @@ from lrd_core.experiments import (
     layernorm,
     long_context,
     real_data,
+    recall,
     selective,
     state_space,
     vanishing,
@@ -74,6 +75,7 @@ _REGISTRY: dict[str, Topic] = {
     "layernorm": Topic(layernorm.demo, layernorm.DEFAULTS, layernorm.SIZES),
     "real_data": Topic(partial(real_data.demo, race="tcn"), real_data.DEFAULTS, real_data.SIZES),
     "real_data:lstm": Topic(partial(real_data.demo, race="lstm"), real_data.DEFAULTS, real_data.SIZES),
+    "recall": Topic(recall.demo, recall.DEFAULTS, recall.SIZES),
 }
 DEMO_TOPICS = tuple(_REGISTRY)
 

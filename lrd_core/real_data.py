@@ -123,6 +123,7 @@ class ForecastTask:
     mean: float  # MW, training weeks
     std: float  # MW, training weeks
     train_end: int  # first index of the scored weeks
+    by_weekday: bool = True  # t = 0 is a Monday midnight and a day is 48 steps (False for an uploaded series)
 
     def target_index(self, origins: torch.Tensor) -> torch.Tensor:
         """Index t + 1 + h of every target of ``origins`` (n,): (n, HORIZON) int64."""
@@ -149,8 +150,12 @@ def forecast_task(split: str = "test", week: int = VALIDATION_WEEK) -> ForecastT
     week = check_int("week", week, 4, VALIDATION_WEEK)
     weeks = TRAIN_WEEKS if split == "test" else week - 1
     end = N_VALUES if split == "test" else week * WEEK  # a validation split never reads the weeks after ``week``
-    train_end = weeks * WEEK
-    z, mean, std = zscore(_demand_values()[:end], train_end)
+    return _task(_demand_values(), split, weeks * WEEK, end, WARMUP, by_weekday=True)
+
+
+def _task(values: np.ndarray, split: str, train_end: int, end: int, warmup: int, *, by_weekday: bool) -> ForecastTask:
+    """The task on ``values[:end]`` (n,) trained on ``[:train_end]`` from origin ``warmup``, scored after it."""
+    z, mean, std = zscore(values[:end], train_end)
     zt = torch.tensor(z, dtype=torch.float32)
     padded = torch.cat([zt, torch.full((HORIZON,), float("nan"))])  # (T + H,)
     targets = padded.unfold(0, HORIZON, 1)[1 : end + 1]  # (T, H): row t = z[t+1 .. t+H]
@@ -158,12 +163,94 @@ def forecast_task(split: str = "test", week: int = VALIDATION_WEEK) -> ForecastT
         split=split,
         z=zt,
         targets=targets.contiguous(),
-        train_origins=torch.arange(WARMUP, train_end - HORIZON),  # every target inside the training weeks
-        eval_origins=torch.arange(train_end - 1, end - HORIZON),  # every target inside the scored weeks
+        train_origins=torch.arange(warmup, train_end - HORIZON),  # every target inside the training part
+        eval_origins=torch.arange(train_end - 1, end - HORIZON),  # every target inside the scored part
         mean=mean,
         std=std,
         train_end=train_end,
+        by_weekday=by_weekday,
     )
+
+
+# --- any series (an upload) ------------------------------------------------------------------------------------
+# The same three chronological parts as the demand series, as fractions of its length n: the last third is the
+# test part, the twelfth before it the validation part, the rest trains. On the 12 weeks of demand these are
+# weeks 9-12, week 8 and weeks 1-7, so an upload of the committed file gives the built-in task exactly.
+TEST_FRACTION, VALIDATION_FRACTION = 3, 12  # test: the last n // 3 values; validation: the n // 12 before them
+MIN_TRAIN_ORIGINS = 2 * HORIZON  # training origins the validation split must have at least
+SERIES_PARTS = ("training", "validation", "test")
+
+
+def series_bounds(n: int) -> tuple[int, int]:
+    """(validation start, test start) of a series of ``n`` values: the three parts are [0, v), [v, t), [t, n)."""
+    n = check_int("n", n, 1, 10**8)
+    test_start = n - n // TEST_FRACTION
+    return test_start - n // VALIDATION_FRACTION, test_start
+
+
+def min_series_length(warmup: int) -> int:
+    """The shortest series whose validation split still has MIN_TRAIN_ORIGINS training origins from ``warmup``
+    and whose validation and test parts each hold a whole horizon."""
+    warmup = check_int("warmup", warmup, HORIZON, 10**6)
+    n = warmup + HORIZON + MIN_TRAIN_ORIGINS
+    while True:
+        val_start, test_start = series_bounds(n)
+        if val_start - HORIZON - warmup >= MIN_TRAIN_ORIGINS and test_start - val_start > HORIZON:
+            return n
+        n += 1
+
+
+def series_task(values: np.ndarray, split: str = "test", warmup: int = WARMUP) -> ForecastTask:
+    """The forecasting task on any series ``values`` (n,) (finite floats, evenly spaced, oldest first).
+
+    ``split`` "test": train on the first two thirds, score the last third; "validation": train on the part
+    before the validation twelfth (:func:`series_bounds`), score that twelfth, never read the test third.
+    Training origins start at ``warmup`` (the longest reach of the race, so every model sees only real data).
+    Weekday errors are not computed (``by_weekday`` False): the series' calendar is unknown. ValueError
+    naming ``values`` when the series is shorter than :func:`min_series_length`.
+    """
+    split = check_choice("split", split, SPLITS)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or not np.isfinite(values).all():
+        raise ValueError(f"values must be a 1-D array of finite numbers, got shape {values.shape}")
+    need = min_series_length(warmup)
+    if len(values) < need:
+        raise ValueError(
+            f"values: the series has {len(values):,} values; a reach of {warmup} needs at least {need:,} "
+            f"({warmup} to warm up, then {MIN_TRAIN_ORIGINS} training origins of {HORIZON}-step targets before "
+            "the validation twelfth and the test third). Choose a shorter long reach or upload a longer series."
+        )
+    val_start, test_start = series_bounds(len(values))
+    if len(np.unique(values[:val_start])) < 2:
+        raise ValueError("values: the training part is constant, so it cannot be z-scored")
+    train_end, end = (test_start, len(values)) if split == "test" else (val_start, test_start)
+    return _task(values, split, train_end, end, warmup, by_weekday=False)
+
+
+def naive_lags(period: int | None) -> dict[str, int]:
+    """The two forecasts without learning for any series: repeat the last HORIZON values (lag HORIZON), and,
+    with a ``period``, the same point one season back (lag: the smallest multiple of ``period`` >= HORIZON,
+    so every value it copies is observed at the origin). On the demand series (period 336) these are "same as
+    yesterday" and "same as last week"."""
+    lags = {f"repeat the last {HORIZON}": HORIZON}
+    if period is not None:
+        period = check_int("period", period, 2, 10**6)
+        lag = period * -(-HORIZON // period)
+        if lag != HORIZON:
+            lags[f"same as {lag} steps back" if lag != period else f"same as one period ({period}) back"] = lag
+    return lags
+
+
+def naive_scores(task: ForecastTask, lags: dict[str, int]) -> pd.DataFrame:
+    """MSE (z units) on ``task``'s scored part of every naive forecast ``lags`` (name -> lag): columns model,
+    lag, mse. ValueError naming ``lag`` if one would read before the series starts or into the future."""
+    origins = task.eval_origins
+    rows = []
+    for name, lag in lags.items():
+        lag = check_int("lag", lag, HORIZON, task.train_end)
+        sq = squared_errors(task, task.z[task.target_index(origins) - lag], origins)
+        rows.append({"model": name, "lag": lag, "mse": float(sq.mean())})
+    return pd.DataFrame(rows, columns=["model", "lag", "mse"])
 
 
 def seasonal_naive(task: ForecastTask, lag: int, origins: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from lrd_core import charts
 from lrd_core.demo import Demo, Verdict
 from lrd_core.history import history_frame
 from lrd_core.lecture import python_script
@@ -43,7 +44,7 @@ from lrd_core.runtime.engine import (
 )
 from lrd_core.runtime.foreground import wait_for_pages
 from lrd_core.train import StepEvent
-from lrd_ui import follow
+from lrd_ui import follow, run_history, show
 from lrd_ui.errors import guard_page
 from lrd_ui.presenter import presenting, shared_drawing
 
@@ -178,12 +179,30 @@ def _start(key: str, demo: Demo, settings: str) -> None:
         st.session_state[key + "_error"] = str(err)
         return
     st.session_state.pop(key + "_error", None)
+    _keep_earlier(key)
     run = LiveRun(run_id, _run_demo(engine, run_id, demo), settings)
     view = engine.view(run_id, _owner())
     if view is not None:
         run.snapshot, run.frame = view.snapshot, view.frame
         run.replay = view.snapshot.status in KEPT  # finished before this visitor came: shown at once
     st.session_state[key] = run
+
+
+def _keep_earlier(key: str) -> None:
+    """Keep the run this visitor was shown in panel ``key`` (ended, with rows, their own) among their earlier
+    runs, before Start replaces it: its curves, as far as this visitor saw them, and verdict."""
+    run: LiveRun | None = st.session_state.get(key)
+    if run is None or run.follower or run.running:
+        return
+    history = run.history()
+    if not len(history):
+        return
+    status = "stopped" if run.left else (run.snapshot.status if run.snapshot else "lost")
+    kept = run_history.compact(history)
+    steps = int(history["step"].max())
+    run_history.keep(
+        key, run_history.KeptRun(run.run_id, run.demo.key, run.settings, run.verdict(), status, steps, kept)
+    )
 
 
 def _run_demo(engine: RunEngine, run_id: int, demo: Demo) -> Demo:
@@ -285,23 +304,43 @@ def _shared_drawing(
         _draw()
 
 
+def _earlier_table(run: LiveRun, earlier: list[run_history.KeptRun], verdict: Verdict | None) -> None:
+    """This visitor's runs of the panel, the one on show first, with their verdicts."""
+    steps = max((e.step for e in run.last.values()), default=0)
+    table = run_history.runs_table(earlier, run.demo.key, verdict, steps)
+    st.caption(
+        f"Your last {len(table)} runs of this panel: this run solid, earlier ones faded and dashed on the charts, "
+        "each named by the settings that differed, from its value to this run's."
+    )
+    show.table(table, hide_index=True)
+
+
 def _draw(key: str, run: LiveRun, render: Callable[[pd.DataFrame, Demo], None], exports: bool) -> bool:
-    """The verdict and ``render`` of the frame on show; True when this call built the charts (not a replay)."""
+    """The verdict and ``render`` of the frame on show, with this visitor's earlier runs of the panel overlaid
+    and listed (:mod:`lrd_ui.run_history`); True when this call built the charts (not a replay)."""
     built: list[bool] = []
+    earlier = [] if run.follower else run_history.shown(run_history.kept_runs(key), run.demo.key)
 
     def draw() -> None:
         built.append(True)
         history = run.history()
-        if len(history):
-            _show_verdict(run.verdict())
-        render(history, run.demo)
+        verdict = run.verdict() if len(history) else None
+        if verdict is not None:
+            _show_verdict(verdict)
+        with charts.earlier_runs(run_history.overlay_frame(earlier, run.demo.key) if earlier else None):
+            render(history, run.demo)
+        if earlier:
+            _earlier_table(run, earlier, verdict)
 
     frame = run.frame or run.snapshot
     if frame is None or exports:
         draw()
     else:
         state = frame.status if not run.left else "left"  # a visitor who left draws their frame as finished
-        _shared_drawing(key, run.run_id, frame.version, state, presenting(), _render_context(render), draw)
+        # a visitor's earlier runs make the drawing theirs: it is replayed to them only (and to none without them)
+        mine = tuple((e.run_id, e.steps) for e in earlier)  # steps: a run left early is drawn as far as it was seen
+        context = (*_render_context(render), ("_earlier_runs", mine)) if mine else _render_context(render)
+        _shared_drawing(key, run.run_id, frame.version, state, presenting(), context, draw)
     return bool(built)
 
 
@@ -378,6 +417,17 @@ def _follow_run(key: str, demo: Demo, settings: str) -> LiveRun | None:
     return run
 
 
+def build_demo(build: Callable[..., Demo], values: Mapping[str, object], seed: int, device: str, **kwargs) -> Demo:
+    """``build(values, seed, device, **kwargs)`` (a topic's ``demo``); a ValueError (a setting out of its range,
+    named by the message) is shown with ``st.error`` and the page stops there instead of offering a run."""
+    try:
+        return build(values, seed, device, **kwargs)
+    except ValueError as err:
+        st.error(str(err))
+        st.stop()
+        raise  # not reached: st.stop() ends the script run
+
+
 def live_panel(
     key: str,
     demo: Demo,
@@ -385,6 +435,7 @@ def live_panel(
     settings: str | None = None,
     render: Callable[[pd.DataFrame, Demo], None],
     steps_per_tick: int = 10,
+    copy_python: bool = True,
 ) -> LiveRun | None:
     """Draw Start/Stop, queue position or progress, end-of-run messages and ``render(history, run_demo)``.
 
@@ -399,6 +450,7 @@ def live_panel(
     mode): one viewer's drawing is replayed to every viewer of the run. ``steps_per_tick`` is used in sync mode
     (tests) only. The key of the demo on offer is kept in ``st.session_state[key + "_demo_key"]`` (tests).
     A follower of a presenter (:mod:`lrd_ui.follow`) sees the presenter's run of this panel, without Start/Stop.
+    ``copy_python`` False leaves out "Copy as Python" (a run the registry cannot rebuild, e.g. on an upload).
     """
     settings = demo.settings if settings is None else settings
     st.session_state[key + "_demo_key"] = demo.key
@@ -493,9 +545,18 @@ def live_panel(
                     help="The live charts are drawn once for every visitor watching the run, without downloads; "
                     "this draws them again, for you, with PNG, SVG and CSV downloads.",
                 )
+        if not follow.following() and run_history.kept_runs(key):
+            st.button(
+                "Clear earlier runs",
+                key=key + "_clear",
+                icon=":material/delete_sweep:",
+                on_click=run_history.clear,
+                args=(key,),
+                help="Forget your earlier runs of this panel: the charts show the current run only.",
+            )
 
     panel()
-    if not presenting() and not follow.following():
+    if copy_python and not presenting() and not follow.following():
         with st.expander("Copy as Python", icon=":material/code:"):
             st.caption(
                 "This run with the current settings and seed, headless: paste it into a file or a notebook "

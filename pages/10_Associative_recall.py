@@ -13,7 +13,7 @@ from lrd_core.formats import fmt, table_formats
 from lrd_core.models import linear_attention as la
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.live import live_panel
+from lrd_ui.live import build_demo, live_panel
 from lrd_ui.presenter import section
 from lrd_ui.sizes import size_values
 
@@ -153,11 +153,7 @@ curve = c3.toggle(
     bind="query-params",
     help="Train every racer at each of 4, 8, 16, 32 pairs up to n, and draw accuracy against pairs.",
 )
-try:
-    race_demo = recall.demo({"rec_pairs": pairs, "rec_steps": steps, "rec_curve": curve}, g.seed, g.device)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+race_demo = build_demo(recall.demo, {"rec_pairs": pairs, "rec_steps": steps, "rec_curve": curve}, g.seed, g.device)
 info = race_demo.info
 st.markdown(
     f"""

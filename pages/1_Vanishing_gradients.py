@@ -11,7 +11,7 @@ from lrd_core.experiments import vanishing
 from lrd_core.models.recurrent import ACTIVATIONS, W_INITS, RNNConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.live import live_panel
+from lrd_ui.live import build_demo, live_panel
 from lrd_ui.presenter import section
 
 g = setup_page("Vanishing & exploding gradients", ":material/trending_down:")
@@ -198,11 +198,7 @@ race_values = {
     "clip": clip,
     "clip_norm": clip_norm,
 }
-try:
-    race_demo = vanishing.demo(race_values, g.seed, g.device)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+race_demo = build_demo(vanishing.demo, race_values, g.seed, g.device)
 
 
 def render(history: pd.DataFrame, run: Demo) -> None:
@@ -233,11 +229,7 @@ one clipped at c = **{clip_norm:g}** (the *Clip norm c* control above). ReLU doe
 but clipping stops the growth.
 """
 )
-try:
-    clip_demo = vanishing.clipping_demo({"clip_norm": clip_norm}, g.seed, g.device)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+clip_demo = build_demo(vanishing.clipping_demo, {"clip_norm": clip_norm}, g.seed, g.device)
 
 
 def render_clipping(history: pd.DataFrame, run: Demo) -> None:

@@ -13,7 +13,7 @@ from lrd_core.formats import table_formats
 from lrd_core.history import race_summary
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.live import live_panel
+from lrd_ui.live import build_demo, live_panel
 from lrd_ui.presenter import section
 from lrd_ui.sizes import size_values
 
@@ -215,11 +215,7 @@ race_values = {
     "race_rho": race_rho,
     "H": hidden,
 }
-try:
-    race_demo = gating.demo(race_values, g.seed, g.device)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+race_demo = build_demo(gating.demo, race_values, g.seed, g.device)
 if task == "adding":
     st.markdown(
         f"Sum the two marked numbers of a length-T sequence. Answering 1 every time scores "

@@ -10,7 +10,7 @@ from lrd_core.experiments import convolutions
 from lrd_core.models.tcn import VARIANTS, CausalConv1d, TCNConfig
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.live import live_panel
+from lrd_ui.live import build_demo, live_panel
 from lrd_ui.presenter import section
 from lrd_ui.sizes import size_values
 
@@ -130,11 +130,7 @@ lag = c1.slider("Your lag", 1, limits.MAX_LAG, v["lag"], 1, key="lag", bind="que
 steps = c2.slider("Steps", 50, 2000, v["steps"], 50, key="steps", bind="query-params")
 channels = c3.select_slider("Channels C", [8, 16, 32, 64], v["C"], key="C", bind="query-params")
 race_values = {"lag": lag, "steps": steps, "C": channels, "k": k, "d": d, "stack": variant}
-try:
-    race_demo = convolutions.demo(race_values, g.seed, g.device)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+race_demo = build_demo(convolutions.demo, race_values, g.seed, g.device)
 full_batch = convolutions.TRAIN_BATCH
 if small := {at: b for at, b in race_demo.info["batches"].items() if b < full_batch}:
     st.caption(

@@ -12,7 +12,7 @@ from lrd_core.models.seq2seq import Attention
 from lrd_core.models.transformer import self_attention
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.live import live_panel
+from lrd_ui.live import build_demo, live_panel
 from lrd_ui.presenter import section
 from lrd_ui.sizes import size_values
 
@@ -129,11 +129,7 @@ reads its own previous guesses, as it would in use.
 """
 )
 race_values = {"train_T": train_T, "steps": steps, "lr": lr, "H": hidden, "score": kind}
-try:
-    race_demo = attention.demo(race_values, g.seed, g.device)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+race_demo = build_demo(attention.demo, race_values, g.seed, g.device)
 
 
 def render(history: pd.DataFrame, run: Demo) -> None:

@@ -12,7 +12,7 @@ from lrd_core.limits import MAX_PASTED_CHARS
 from lrd_core.models.segment import MODE_NAMES, SegmentConfig, block_with_memory
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.live import live_panel
+from lrd_ui.live import build_demo, live_panel
 from lrd_ui.presenter import section
 from lrd_ui.sizes import size_values
 
@@ -174,11 +174,7 @@ delay = c1.select_slider(
 )
 M = c2.select_slider("Memory M (recurrence)", [0, 16, 32], v["M"], key="M", bind="query-params")
 steps = c3.slider("Steps (same budget for both)", 20, 300, v["steps"], 20, key="steps", bind="query-params")
-try:
-    race_demo = long_context.demo({"delay": delay, "M": M, "steps": steps}, g.seed, g.device)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+race_demo = build_demo(long_context.demo, {"delay": delay, "M": M, "steps": steps}, g.seed, g.device)
 T = race_demo.info["T"]
 st.markdown(
     f"""

@@ -13,7 +13,7 @@ from lrd_core.limits import MAX_SSM_TRAIN_SEQ_LEN
 from lrd_core.models import s4d
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.live import live_panel
+from lrd_ui.live import build_demo, live_panel
 from lrd_ui.presenter import section
 from lrd_ui.sizes import size_values
 
@@ -215,11 +215,7 @@ st.markdown(
     f"1/{RECALL_SYMBOLS}. S4D: 2 layers, H = 64, N = 32, S4D-{init.capitalize()}. LSTM: hidden 64, forget "
     "bias 1. Same seed, same batches, Adam 3·10⁻³, batch 32."
 )
-try:
-    recall_demo = state_space.demo({"recall_T": T, "recall_steps": steps, "init": init}, g.seed, g.device)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+recall_demo = build_demo(state_space.demo, {"recall_T": T, "recall_steps": steps, "init": init}, g.seed, g.device)
 
 
 def render(history: pd.DataFrame, run: Demo) -> None:

@@ -13,7 +13,7 @@ from lrd_core.history import metric_series
 from lrd_core.models import selective as s6
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.live import live_panel
+from lrd_ui.live import build_demo, live_panel
 from lrd_ui.presenter import section
 from lrd_ui.sizes import size_values
 
@@ -80,12 +80,8 @@ k = c2.select_slider("Data tokens k", [1, 2, 4, 8], v["sel_k"], key="sel_k", bin
 steps = c3.slider("Steps", 100, 3000, v["sel_steps"], 100, key="sel_steps", bind="query-params")
 lr = c4.select_slider("Learning rate", [3e-3, 1e-2, 3e-2], selective.RACE_LR, key="sel_lr", bind="query-params")
 race_values = {"sel_L": L, "sel_k": k, "sel_steps": steps, "sel_lr": lr}
-try:
-    race_demo = selective.demo(race_values, g.seed, g.device)
-    fixed_race_demo = selective.fixed_demo(race_values, g.seed, g.device)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+race_demo = build_demo(selective.demo, race_values, g.seed, g.device)
+fixed_race_demo = build_demo(selective.fixed_demo, race_values, g.seed, g.device)
 params, widths = race_demo.info["parameters"], selective.RACE_WIDTHS
 paper = selective.PAPER_TASK
 st.markdown(

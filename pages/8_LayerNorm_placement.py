@@ -15,7 +15,7 @@ from lrd_core.models.transformer import Residual
 from lrd_core.tasks import LN_COPY_GAP, LN_COPY_LENGTH, LN_COPY_SYMBOLS
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.live import live_panel
+from lrd_ui.live import build_demo, live_panel
 from lrd_ui.presenter import section
 from lrd_ui.sizes import size_values
 
@@ -202,11 +202,7 @@ pre_warmup = st.toggle(
     help="The fourth run: Pre-LN needs no warm-up, so the Lecture size leaves it out (a quarter less compute).",
 )
 race_values = {"lr": lr, "warmup": warmup, "steps": steps, "layers": layers, "pre_warmup": pre_warmup}
-try:
-    race_demo = layernorm.demo(race_values, g.seed, g.device)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+race_demo = build_demo(layernorm.demo, race_values, g.seed, g.device)
 if warmup > steps:
     st.info(f"Warm-up steps ({warmup}) exceed the run's {steps} steps: the warm-up runs over all {steps}.")
 st.markdown(

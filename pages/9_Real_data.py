@@ -5,7 +5,9 @@ import streamlit as st
 
 from lrd_core import charts
 from lrd_core import real_data as rd
+from lrd_core import series_upload as su
 from lrd_core.charts import real_data as rdc
+from lrd_core.charts import upload as upc
 from lrd_core.demo import Demo
 from lrd_core.experiments import real_data as rx
 from lrd_ui import show
@@ -219,3 +221,110 @@ st.caption(
     "Move the window to see how the gap changes."
 )
 show.source(rx.forecast_run)
+
+
+section("5 · Your own series")
+st.markdown(
+    f"""
+Does reach matter on *your* data? Pick a committed series or upload a CSV file: a timestamp column and a value
+column, or one value column with its sampling interval. It runs race 1 as set above (reaches
+{tcn_values["short_reach"]} and {tcn_values["long_reach"]}, width {tcn_values["width"]}, {tcn_values["tcn_steps"]}
+steps, the same learning rate), forecasting the next {rd.HORIZON} values from every origin. The series is split
+in time as the demand series is: the first 7/12 trains, the next 1/12 is the validation part, the last third is
+the test part (the validation part trains as well when the test part is scored). Nothing on this page was tuned
+on your series, nor on the committed second one: Seattle's daily maximum temperature, 2012-2015 (1,461 days).
+"""
+)
+YOUR_FILE = "Your CSV file"
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def read_upload(
+    data: bytes, interval: str | None, column: str | None, name: str
+) -> tuple[su.UploadedSeries, int | None]:
+    """The series in the file and its guessed period (cached per file and choices)."""
+    series = su.read_series(data, interval=interval, column=column, name=name)
+    return series, su.detect_period(series.values)
+
+
+def render_upload(history: pd.DataFrame, run: Demo) -> None:
+    """The run's scored error against the better naive forecast."""
+    if "mse_all" not in history or not history["mse_all"].notna().any():
+        return
+    naive = run.info["naive"]
+    best = min(naive, key=naive.get)
+    part = run.info["split"]
+    chart = charts.log_line_chart(
+        history.dropna(subset=["mse_all"]),
+        "step",
+        "mse_all",
+        "series",
+        x_title="training step",
+        y_title=f"{part} MSE (log)",
+    )
+    show.chart(chart + charts.rule(naive[best], best), height=340)
+    st.caption(
+        f"MSE on the {part} part in z units (1 = the variance of the training part), from the "
+        f'{run.info["n_scored"]:,} origins whose {rd.HORIZON} targets lie in it; the grey line is "{best}".'
+    )
+
+
+def upload_section() -> None:
+    """Section 5: read the chosen series, say what was used, and race on it (every number from lrd_core)."""
+    source = st.selectbox("Series", [*su.EXAMPLES, YOUR_FILE], key="upload_source")
+    if source == YOUR_FILE:
+        file = st.file_uploader(f"CSV file (at most {su.MAX_UPLOAD_MB} MB)", key="upload_file", help=su.ACCEPTED)
+        if file is None:
+            st.info(su.ACCEPTED)
+            return
+        data, name = file.getvalue(), file.name
+    else:
+        data, name = su.example_bytes(source), source
+    c1, c2, c3 = st.columns(3)
+    interval = c1.text_input(
+        "Sampling interval (a file without timestamps)", "", key="upload_interval", placeholder="30min, 1h, 1 day"
+    )
+    try:
+        series, guess = read_upload(data, interval.strip() or None, st.session_state.get("upload_column"), name)
+    except su.UploadError as err:
+        st.error(f"{name}: {err}")
+        return
+    if len(series.numeric_columns) > 1:
+        st.selectbox("Value column", series.numeric_columns, len(series.numeric_columns) - 1, key="upload_column")
+    period = c2.number_input(
+        "Period in steps (0: none)",
+        0,
+        max(2, series.n // 3),
+        guess or 0,
+        key=f"upload_period_{series.digest}",
+        help="Guessed from the autocorrelation; used by the naive forecast that copies one period back.",
+    )
+    split = c3.selectbox("Scored part", ["test", "validation"], key="upload_split")
+    st.caption(series.summary())
+    if source != YOUR_FILE and source.startswith("Seattle"):
+        st.caption(
+            "Data: daily maximum temperature (°C) at Seattle, 1 January 2012 to 31 December 2015, from NOAA "
+            "(public domain), as distributed in the vega_datasets package 0.9.0 (MIT); see data/README.md."
+        )
+    show.chart(upc.upload_series_chart(upc.series_frame(series), series.column), height=300)
+    values = {**tcn_values, "period": int(period) if period >= 2 else None, "split": split}
+    try:
+        upload = rx.demo(values, g.seed, g.device, series=series)
+    except ValueError as err:
+        st.error(f"{name}: {err}")
+        return
+    info = upload.info
+    p = info["period"]
+    reach_words = [f"reach {r} {'covers' if r >= p else 'misses'} it" for r in info["reaches"].values()] if p else []
+    st.markdown(
+        f"Training origins: **{info['n_train']:,}** (from t = {info['warmup']}, the long reach); scored origins: "
+        f"**{info['n_scored']:,}** ({split} part). "
+        + (f"Guessed period: {guess} steps. " if guess else "No clear period found in the autocorrelation. ")
+        + (f"With a period of {p} steps, {' and '.join(reach_words)}." if p else "No period set.")
+    )
+    naive_table = pd.DataFrame({"lag": info["lags"], f"{split} MSE": info["naive"]})
+    show.table(naive_table.style.format({f"{split} MSE": "{:.3f}"}))
+    live_panel("real_data_upload", upload, render=render_upload, steps_per_tick=5, copy_python=False)
+
+
+upload_section()

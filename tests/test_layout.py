@@ -90,7 +90,9 @@ def test_pages_hand_live_panel_a_demo_built_in_lrd_core(path):
         builders = assigned.get(arg.id, [])
         assert builders, f"line {call.lineno}: {arg.id} is not assigned from a call"
         for b in builders:
-            f = b.func
+            f = b.func  # topic.demo(...), or build_demo(topic.demo, ...) (lrd_ui.live: errors shown on the page)
+            if isinstance(f, ast.Name) and f.id == "build_demo" and b.args:
+                f = b.args[0]
             assert isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in experiments, (
                 f"line {b.lineno}: {arg.id} must come from an lrd_core.experiments module's demo function"
             )
@@ -109,6 +111,10 @@ def test_the_layout_rule_catches_a_page_defined_factory(tmp_path):
     )
     with pytest.raises(AssertionError):
         test_pages_hand_live_panel_a_demo_built_in_lrd_core(bad)
+    local = tmp_path / "local_page.py"  # a Demo built by a page-defined function is refused too
+    local.write_text("def make():\n    return 1\nd = build_demo(make, {}, 0, 'cpu')\nlive_panel('k', d, render=r)\n")
+    with pytest.raises(AssertionError):
+        test_pages_hand_live_panel_a_demo_built_in_lrd_core(local)
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)

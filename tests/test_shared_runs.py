@@ -8,6 +8,7 @@ import pytest
 from lrd_core.demo import Verdict
 from lrd_core.runtime.engine import REPLACED, STOPPED_BY_USER, EngineBusy, RunEngine
 from lrd_core.train import StepEvent
+from tests.test_engine import _wait
 
 
 def _events(n, work_s=0.0, calls=None, gate=None):
@@ -33,16 +34,6 @@ def _solved_by(step):
         return None
 
     return verdict
-
-
-def _wait(engine, run_id, until, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        snap = engine.snapshot(run_id)
-        if until(snap):
-            return snap
-        time.sleep(0.01)
-    raise AssertionError(f"timed out; last snapshot {engine.snapshot(run_id)}")
 
 
 def test_equal_keys_attach_to_one_run_and_train_it_once():

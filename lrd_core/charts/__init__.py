@@ -7,12 +7,21 @@ module per topic that needs its own charts. Experiments and data modules never d
 Log axes never receive a raw 0 (that silently breaks a Vega-Lite log scale):
 positive values are drawn as lines, exact zeros (underflow) as distinct
 marks pinned to a floor below the smallest positive value, labelled as such.
+
+Earlier runs: inside ``with earlier_runs(frame):`` (the live panel sets it around one render, for the visitor
+who drew it) :func:`loss_chart`, :func:`accuracy_chart` and :func:`log_line_chart` (on ``step`` and ``series``)
+overlay ``frame``'s rows of the series they draw: each model keeps its colour, the current run is solid and
+opaque, each earlier run faded with its own dash, named in a legend of runs. Outside such a block (every
+page's static charts, exports, tests) they draw exactly what they are given.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
+from collections.abc import Iterator
 
 import altair as alt
 import numpy as np
@@ -136,6 +145,63 @@ def rule(value: float, label: str, *, color: str = "gray", vertical: bool = Fals
     return alt.layer(line, *(t.encode(pos, text="label:N", **edge) for t in (halo, text)))
 
 
+CURRENT_RUN = "this run"  # the run label of the rows a chart is given, when earlier runs are overlaid
+EARLIER_DASHES = ([10, 5], [3, 4], [14, 4, 3, 4])  # one per earlier run, newest first (then repeated)
+EARLIER_OPACITY = 0.45  # earlier runs: faded, so the current run stays in front
+_EARLIER: contextvars.ContextVar[pd.DataFrame | None] = contextvars.ContextVar("earlier_runs", default=None)
+
+
+@contextlib.contextmanager
+def earlier_runs(frame: pd.DataFrame | None) -> Iterator[None]:
+    """Overlay ``frame`` (columns run, series, step and the y columns: loss, accuracy, ...; one label in ``run``
+    per earlier run, newest first) on the loss, accuracy and step-series charts built in this block (this
+    thread or task only). None or an empty frame: nothing is overlaid."""
+    token = _EARLIER.set(frame if frame is not None and len(frame) else None)
+    try:
+        yield
+    finally:
+        _EARLIER.reset(token)
+
+
+def _earlier_rows(data: pd.DataFrame, x: str, y: str, series: str, *, positive: bool) -> pd.DataFrame | None:
+    """The overlaid earlier runs' rows of the series in ``data`` with a finite (``positive``: > 0) ``y``, as
+    columns run, ``series``, ``x``, ``y``; None when nothing is overlaid."""
+    earlier = _EARLIER.get()
+    if earlier is None or not len(data) or not {"run", series, x, y} <= set(earlier.columns):
+        return None
+    rows = earlier.loc[earlier[series].isin(set(data[series])), ["run", series, x, y]]
+    values = rows[y].astype(float)
+    keep = np.isfinite(values) & (values > 0) if positive else np.isfinite(values)
+    rows = rows[keep]
+    return rows.astype({series: str, "run": str}) if len(rows) else None
+
+
+def _overlay(
+    data: pd.DataFrame, x: str, y: str, series: str, *, positive: bool
+) -> tuple[pd.DataFrame, dict[str, alt.ChannelMixin]]:
+    """``data`` with the earlier runs' rows before it (so the current run draws on top) and the encodings that
+    tell runs apart (dash and opacity by run, one legend); ``data`` and no encodings when none are overlaid."""
+    earlier = _earlier_rows(data, x, y, series, positive=positive)
+    if earlier is None:
+        return data, {}
+    runs = [CURRENT_RUN, *dict.fromkeys(earlier["run"])]
+    dashes = [palette.MEASURED_DASH] + [EARLIER_DASHES[i % len(EARLIER_DASHES)] for i in range(len(runs) - 1)]
+    legend = alt.Legend(
+        title=None, orient="top", columns=2, symbolType="stroke", symbolStrokeWidth=3, labelLimit=0, columnPadding=24
+    )
+    current = data[[series, x, y]].assign(run=CURRENT_RUN)
+    encodings = {
+        "strokeDash": alt.StrokeDash("run:N", sort=runs, scale=alt.Scale(domain=runs, range=dashes), legend=legend),
+        "opacity": alt.Opacity(
+            "run:N",
+            sort=runs,
+            scale=alt.Scale(domain=runs, range=[1.0] + [EARLIER_OPACITY] * (len(runs) - 1)),
+            legend=legend,
+        ),
+    }
+    return pd.concat([earlier, current], ignore_index=True), encodings
+
+
 def log_line_chart(
     df: pd.DataFrame,
     x: str,
@@ -169,6 +235,9 @@ def log_line_chart(
     floor = log_floor(data[y]) if y_min is None else float(y_min)
     positive = data[data[y] > 0]
     zeros = data[data[y] == 0].assign(floor=floor, note="exactly 0 (underflow)")
+    overlaid = (x, series) == ("step", "series") and not color_by and not dashed  # a live run's curves
+    earlier = _earlier_rows(positive, x, y, series, positive=True) if overlaid else None
+    span = positive[y] if earlier is None else pd.concat([positive[y], earlier[y]])
     # the floor only matters when there are zeros to pin to it; otherwise the data set the range
     pinned = len(zeros) or y_min is not None
     y_scale = alt.Scale(type="log", domainMin=floor) if pinned else alt.Scale(type="log")
@@ -218,9 +287,7 @@ def log_line_chart(
         .mark_line(clip=True)
         .encode(
             x=x_enc,
-            y=alt.Y(
-                f"{y}:Q", title=y_title, scale=y_scale, axis=log_axis(*_span(positive[y], floor if pinned else None))
-            ),
+            y=alt.Y(f"{y}:Q", title=y_title, scale=y_scale, axis=log_axis(*_span(span, floor if pinned else None))),
             tooltip=[series, x, alt.Tooltip(y, format=".3e")],
             **style_enc,
         )
@@ -242,7 +309,21 @@ def log_line_chart(
         )
     )
     layers = (lines, marked) if len(zeros) else (lines,)  # an empty layer breaks offline rendering
-    return alt.layer(*layers).properties(title=title)
+    if earlier is None:
+        return alt.layer(*layers).properties(title=title)
+    _, runs = _overlay(positive, x, y, series, positive=True)  # the run legend (dash per run), current solid
+    faded = (
+        alt.Chart(earlier)
+        .mark_line(clip=True, strokeWidth=3, opacity=EARLIER_OPACITY)
+        .encode(
+            x=x_enc,
+            y=alt.Y(f"{y}:Q", scale=y_scale),
+            color=alt.Color(f"{series}:N", scale=color_scale, legend=None),
+            strokeDash=runs["strokeDash"],
+            tooltip=["run", series, x, alt.Tooltip(y, format=".3e")],
+        )
+    )  # beneath the current run; its own dash scale (by run), the lines' one is by series
+    return alt.layer(faded, *layers).resolve_scale(strokeDash="independent").properties(title=title)
 
 
 def loss_chart(
@@ -250,9 +331,10 @@ def loss_chart(
 ) -> alt.LayerChart:
     """Training loss (log y) against step, one line per ``series``, with baseline and solved rules.
 
-    ``history`` has columns step, loss, series.
+    ``history`` has columns step, loss, series. Earlier runs in :func:`earlier_runs` are overlaid, faded.
     """
     data = history[np.isfinite(history["loss"]) & (history["loss"] > 0)]
+    data, runs = _overlay(data, "step", "loss", "series", positive=True)
     lines = (
         alt.Chart(data)
         .mark_line(strokeWidth=2.5)
@@ -267,7 +349,8 @@ def loss_chart(
             color=alt.Color(
                 "series:N", title=None, scale=palette.scale(history["series"]), legend=alt.Legend(orient="bottom")
             ),
-            tooltip=["series", "step", alt.Tooltip("loss", format=".4f")],
+            tooltip=[*(["run"] if runs else []), "series", "step", alt.Tooltip("loss", format=".4f")],
+            **runs,
         )
     )
     rules = [rule(baseline, f"baseline {baseline:.3g}")] if baseline is not None else []
@@ -312,11 +395,13 @@ def accuracy_chart(
     """Accuracy (0..1) against training step, one line per series, with the chance level dashed.
 
     ``history`` has columns series, step, accuracy (NaN rows are skipped). The
-    y axis starts 0.1 below ``chance`` (0.4 for a coin flip, 0 for 1/8).
+    y axis starts 0.1 below ``chance`` (0.4 for a coin flip, 0 for 1/8). Earlier runs in
+    :func:`earlier_runs` are overlaid, faded.
     """
     if "accuracy" not in history:
         history = history.assign(accuracy=pd.Series(dtype=float))
     data = history.dropna(subset=["accuracy"])
+    data, runs = _overlay(data, "step", "accuracy", "series", positive=False)
     y_min = max(0.0, round(chance - 0.1, 2))
     lines = (
         alt.Chart(data)
@@ -330,7 +415,8 @@ def accuracy_chart(
                 scale=palette.scale(history.get("series", [])),
                 legend=alt.Legend(orient="bottom", columns=3),
             ),
-            tooltip=["series:N", "step:Q", alt.Tooltip("accuracy:Q", format=".3f")],
+            tooltip=[*(["run:N"] if runs else []), "series:N", "step:Q", alt.Tooltip("accuracy:Q", format=".3f")],
+            **runs,
         )
     )
     label = f"chance 1/{round(1 / chance)}" if chance < 0.5 else f"chance {chance:g}"

@@ -45,7 +45,12 @@ from lrd_core.real_data import (
     errors_by_weekday,
     forecast_task,
     midnight_origins,
+    naive_lags,
+    naive_scores,
+    series_task,
+    squared_errors,
 )
+from lrd_core.series_upload import UploadedSeries
 from lrd_core.train import StepEvent, TrainConfig, split_seed, train
 from lrd_core.validate import check_choice, check_int
 
@@ -233,7 +238,10 @@ def forecast_run(
 
     def evaluate(m: _OnSeries) -> dict[str, float]:
         pred = m.forecaster(z_all, eval_origins).cpu()  # (n_eval, HORIZON)
-        errs = errors_by_weekday(task, pred, task.eval_origins)
+        if task.by_weekday:
+            errs = errors_by_weekday(task, pred, task.eval_origins)
+        else:  # an uploaded series: the overall error only (its calendar is unknown)
+            errs = {"all": float(squared_errors(task, pred, task.eval_origins).mean())}
         if keep is not None:
             keep[name] = midnight_forecasts(task, pred[midnights])
         return {f"mse_{k}": v for k, v in errs.items()}
@@ -509,7 +517,14 @@ def train_config(model: str, steps: int, lr: float | None = None) -> TrainConfig
     return TrainConfig(steps=steps, lr=default if lr is None else lr, clip=1.0, schedule="linear")
 
 
-def demo(values: Mapping[str, object], seed: int, device: str = "cpu", *, race: str = "tcn") -> Demo:
+def demo(
+    values: Mapping[str, object],
+    seed: int,
+    device: str = "cpu",
+    *,
+    race: str = "tcn",
+    series: UploadedSeries | None = None,
+) -> Demo:
     """What one of the page's Start buttons runs: ``race`` "tcn" (short vs long reach) or "lstm" (full memory vs
     a window of ``memory`` steps), with the page's widget values (keys of DEFAULTS; missing ones take the
     defaults; only the race's own settings, RACE_SETTINGS, enter its key). Trains on weeks 1-8, scores 9-12.
@@ -520,7 +535,12 @@ def demo(values: Mapping[str, object], seed: int, device: str = "cpu", *, race: 
     series' latest midnight forecasts (:func:`midnight_forecasts`), so the page draws the run's own forecasts;
     for the TCN race ``top_layers`` (series -> d of its dilated stack) and ``depth`` (layers of each), for the
     LSTM race ``batch`` (training origins per step).
+
+    With ``series`` (a visitor's upload, :func:`lrd_core.series_upload.read_series`) the TCN race runs on that
+    series instead: :func:`upload_demo`.
     """
+    if series is not None:
+        return upload_demo(values, seed, device, series=series)
     race = check_choice("race", race, RACES)
     v = resolve(values, DEFAULTS, "real_data")
     v = {k: v[k] for k in RACE_SETTINGS[race]}
@@ -562,3 +582,95 @@ def demo(values: Mapping[str, object], seed: int, device: str = "cpu", *, race: 
     topic = "real_data" if race == "tcn" else "real_data:lstm"  # the registry's names (lrd_core.lecture)
     key = demo_key(topic, VERSION, v, seed, device)
     return Demo(factories, config.steps, verdict, key, info, describe(v, seed))
+
+
+# --- a visitor's own series ----------------------------------------------------------------------------------
+UPLOAD_DEFAULTS = {  # the TCN race's settings (the page's race-1 widgets) plus the upload's own
+    **{k: DEFAULTS[k] for k in RACE_SETTINGS["tcn"]},
+    "period": None,  # season length in steps for the naive "one period back" forecast; None: no season
+    "split": "test",  # the scored part: "test" (last third) or "validation" (the twelfth before it)
+}
+
+
+UPLOAD_MIN_RATIO = 1.1  # a stated convention, not tuned: a smaller gap between two runs is called no difference
+
+
+def upload_verdict(
+    short_name: str, long_name: str, naive: Mapping[str, float]
+) -> Callable[[pd.DataFrame, bool], Verdict | None]:
+    """The upload race's verdict: did the long reach forecast the scored part better than the short reach, and
+    how do both compare with the best naive forecast (``naive``: name -> MSE)? Expected: the short reach's
+    overall MSE at least UPLOAD_MIN_RATIO times the long reach's; within that factor either way the two are
+    called alike."""
+    short_r, long_r = (n.rsplit(" ", 1)[-1] for n in (short_name, long_name))
+    best_naive = min(naive, key=naive.get)
+
+    def verdict(history: pd.DataFrame, finished: bool) -> Verdict | None:
+        vals = last_metric(history, "mse_all")
+        if not finished or short_name not in vals or long_name not in vals:
+            return None
+        (s, step), (lg, _) = vals[short_name], vals[long_name]
+        ratio = s / lg if lg > 0 else float("inf")
+        beat = [n for n, m in ((f"reach {short_r}", s), (f"reach {long_r}", lg)) if m < naive[best_naive]]
+        naive_text = f'"{best_naive}", the better naive forecast, scores {naive[best_naive]:.3f}: ' + (
+            f"{' and '.join(beat)} beat{'s' if len(beat) == 1 else ''} it." if beat else "neither TCN beats it."
+        )
+        if ratio >= UPLOAD_MIN_RATIO:
+            helps = f"helps here (the short reach's error is {ratio:.2f}x its own)"
+        elif ratio > 1 / UPLOAD_MIN_RATIO:
+            helps = f"makes little difference here (within {UPLOAD_MIN_RATIO - 1:.0%})"
+        else:
+            helps = "does worse here"
+        text = f"Reach {long_r} {helps}: its error is {lg:.3f}, reach {short_r}'s {s:.3f} after {step} steps. "
+        return Verdict(ratio >= UPLOAD_MIN_RATIO, text + naive_text)
+
+    return verdict
+
+
+def upload_demo(values: Mapping[str, object], seed: int, device: str = "cpu", *, series: UploadedSeries) -> Demo:
+    """The TCN race (short against long reach, :func:`tcn_race`, the page's learning rate and step count) on a
+    visitor's ``series``: trained on its first two thirds and scored on the last third (``split`` "test") or
+    trained on the part before the validation twelfth and scored on it (:func:`lrd_core.real_data.series_task`),
+    training origins from the long reach on. ``values``: keys of UPLOAD_DEFAULTS. The key names the series by
+    its digest, so it changes with the data; the factories read the task built here, never a page's state.
+
+    ``info`` as :func:`demo`'s TCN race (without forecasts) plus ``naive`` (name -> scored MSE of
+    :func:`lrd_core.real_data.naive_lags`), ``lags``, ``period``, ``split``, ``warmup``, ``n_train`` (training
+    origins) and ``n_scored`` (scored origins).
+    """
+    v = resolve(values, UPLOAD_DEFAULTS, "real_data:upload")
+    split = check_choice("split", v["split"], ("test", "validation"))
+    period = None if v["period"] is None else check_int("period", v["period"], 2, max(2, series.n // 3))
+    short_d, long_d = reach_layer("short_reach", v["short_reach"]), reach_layer("long_reach", v["long_reach"])
+    if short_d >= long_d:
+        raise ValueError(f"short_reach must be below long_reach, got {v['short_reach']} and {v['long_reach']}")
+    config = train_config("tcn", check_int("tcn_steps", v["tcn_steps"], 1, MAX_STEPS))
+    width = check_int("width", v["width"], 1, MAX_TCN_CHANNELS)
+    task = series_task(series.values, split, warmup=v["long_reach"])
+    lags = naive_lags(period)
+    scores = naive_scores(task, lags)
+    naive = dict(zip(scores["model"], scores["mse"], strict=True))
+    factories = tcn_race(short_d, long_d, width, config, seed, device, task=task)
+    names = tcn_names(short_d, long_d, width)
+    layers = dict(zip(names, (short_d, long_d), strict=True))
+    models = {n: tcn_forecaster(d, width, seed, long_d + 1) for n, d in layers.items()}
+    info = {
+        "names": names,
+        "reaches": dict(zip(names, (v["short_reach"], v["long_reach"]), strict=True)),
+        "lr": config.lr,
+        "steps": config.steps,
+        "parameters": {n: parameter_count(m) for n, m in models.items()},
+        "top_layers": layers,
+        "depth": long_d + 1,
+        "naive": naive,
+        "lags": lags,
+        "period": period,
+        "split": split,
+        "warmup": v["long_reach"],
+        "n_train": len(task.train_origins),
+        "n_scored": len(task.eval_origins),
+    }
+    key = demo_key("real_data:upload", VERSION, {**v, "series": series.digest}, seed, device)
+    return Demo(
+        factories, config.steps, upload_verdict(*names, naive), key, info, describe({**v, "series": series.name}, seed)
+    )
