@@ -12,7 +12,7 @@ from lrd_core.demo import Demo
 from lrd_core.experiments import real_data as rx
 from lrd_ui import show
 from lrd_ui.layout import setup_page
-from lrd_ui.live import live_panel
+from lrd_ui.live import build_demo, live_panel
 from lrd_ui.presenter import section
 from lrd_ui.sizes import size_values
 
@@ -146,11 +146,7 @@ tcn_values = {
 }
 test_week = st.selectbox("Test week of the forecast charts", [9, 10, 11, 12], 1, key="test_week", bind="query-params")
 weekend = [(test_week - 1) * rd.WEEK + day * rd.DAY for day in (5, 6)]  # its Saturday and Sunday
-try:
-    tcn_demo = rx.demo(tcn_values, g.seed, g.device, race="tcn")
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+tcn_demo = build_demo(rx.demo, tcn_values, g.seed, g.device, race="tcn")
 info = tcn_demo.info
 short_name, long_name = info["names"]
 (short_r, long_r), (short_d, long_d) = ([m[n] for n in info["names"]] for m in (info["reaches"], info["top_layers"]))
@@ -188,11 +184,7 @@ lstm_values = {
     "hidden": c2.select_slider("Hidden units H", [16, 32, 64], d["hidden"], key="hidden", bind="query-params"),
     "lstm_steps": c3.slider("Steps", 100, 3000, v["lstm_steps"], 100, key="lstm_steps", bind="query-params"),
 }
-try:
-    lstm_demo = rx.demo(lstm_values, g.seed, g.device, race="lstm")
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+lstm_demo = build_demo(rx.demo, lstm_values, g.seed, g.device, race="lstm")
 info = lstm_demo.info
 window_name, full_name = info["names"]
 memory = info["reaches"][window_name]

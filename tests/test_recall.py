@@ -263,7 +263,9 @@ def test_page_exercise_checks_the_answer():
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # ATEN_CPU_CAPABILITY=default kernels are slower
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(  # seed 0 on both kernel sets CI uses, seeds 1-2 with this machine's (CI time)
+    "seed", [0, pytest.param(1, marks=pytest.mark.one_kernel_set), pytest.param(2, marks=pytest.mark.one_kernel_set)]
+)
 def test_full_size_capacity_curve_attention_flat_fixed_state_falling(seed):
     """Attention at or above 90 % at 4, 8, 16 and 32 pairs, S4D, S6 and DeltaNet each at least 10 points lower at 32
     pairs than at 4. Measured with torch's own kernels (AVX-512) on a loaded 2-core host, seeds 0 / 1 / 2:

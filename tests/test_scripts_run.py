@@ -106,6 +106,7 @@ def test_copy_as_python_is_short_and_names_the_run():
 
 
 @pytest.mark.slow
+@pytest.mark.one_kernel_set  # compares two runs on one machine: the kernel set does not change what it checks
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("topic", DEMO_TOPICS)
 def test_copy_as_python_reproduces_the_pages_verdict_in_a_fresh_interpreter(topic, tmp_path):
