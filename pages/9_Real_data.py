@@ -117,17 +117,15 @@ def render(history: pd.DataFrame, run: Demo) -> None:
     show.table(table.style.format({"lowest (GW)": "{:.1f}", "highest (GW)": "{:.1f}", "MSE": "{:.3f}"}))
     s = summary[summary["day"] == day].set_index("series")
     prev = rx.DAY_NAMES[rd.WEEKDAYS[rd.WEEKDAYS.index(day) - 1]]
-
-    def gw(name: str) -> str:
-        return f"{s.loc[name, 'level_lo_gw']:.1f}-{s.loc[name, 'level_hi_gw']:.1f} GW"
+    gw = {name: f"{row.level_lo_gw:.1f}-{row.level_hi_gw:.1f} GW" for name, row in s.iterrows()}
 
     st.caption(
         f"Forecasts issued at midnight for the whole day, over the actual demand (black). The table sums up the "
         f"midnight forecasts of the {int(s.loc['actual', 'n_days'])} test Saturdays and Sundays: daily mean demand "
         f"(lowest and highest of the {int(s.loc['actual', 'n_days'])} days) and MSE. On {rx.DAY_NAMES[day]}s, "
-        f'"{worse}" forecast {gw(worse)} (MSE {s.loc[worse, "mse"]:.3f}) and "{better}" {gw(better)} (MSE '
-        f"{s.loc[better, 'mse']:.3f}); the actual days averaged {gw('actual')} and the {prev}s before them "
-        f'{gw("same as yesterday")} ("same as yesterday": MSE {s.loc["same as yesterday", "mse"]:.3f}).'
+        f'"{worse}" forecast {gw[worse]} (MSE {s.loc[worse, "mse"]:.3f}) and "{better}" {gw[better]} (MSE '
+        f"{s.loc[better, 'mse']:.3f}); the actual days averaged {gw['actual']} and the {prev}s before them "
+        f'{gw["same as yesterday"]} ("same as yesterday": MSE {s.loc["same as yesterday", "mse"]:.3f}).'
     )
 
 
