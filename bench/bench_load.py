@@ -55,6 +55,7 @@ RUN_PAGES = (
     "pages/8_LayerNorm_placement.py",
     "pages/7_Selective_state_spaces.py",  # after the first six, which the hall takes
     "pages/9_Real_data.py",  # its first panel: the TCN race
+    "pages/10_Associative_recall.py",
 )
 DEEP_LINK = "/Vanishing_gradients?H=256&T=1000&act=relu&init=gaussian&xscale=5.0&seed=1"  # the worst probe
 DEEP_TARGET_S, DEEP_TARGET_MB = 5.0, 150.0
