@@ -272,9 +272,50 @@ def _core_range(part: str) -> range:
     return range(int(lo), int(hi or lo) + 1)
 
 
+SAME_PAGE = "pages/2_Gating.py"  # the lecture preset a hall opens: the gating page at its Lecture size
+SAME_VERDICT_S, SAME_CPU_S = 30.0, 40.0  # issue 32: each visitor's verdict within 30 s, all of it <= 40 CPU-s
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds the whole server process has used (every thread: scripts, redraws, training)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def same(crowd, base: str, visitors: int, seconds: float) -> None:
+    """``visitors`` chromium tabs open the same lecture preset and press Start one after the other: seconds from
+    each tab's own click until its page shows the verdict, and the server's CPU seconds for all of it (shared
+    runs: one computation for every tab)."""
+    pid = bs.LAST_SERVER_PID
+    pages = [_open(crowd, base, SAME_PAGE) for _ in range(visitors)]
+    cpu0, clicked = process_cpu_s(pid), []
+    for page in pages:
+        _start(page)
+        clicked.append(time.monotonic())
+    verdict_at: dict[int, float] = {}
+    while len(verdict_at) < visitors and time.monotonic() - clicked[0] < seconds:
+        for i, page in enumerate(pages):
+            if i not in verdict_at and page.get_by_test_id("stMain").get_by_text("Verdict:").count():
+                verdict_at[i] = time.monotonic() - clicked[i]
+        time.sleep(0.25)
+    cpu = process_cpu_s(pid) - cpu0
+    for page in pages:
+        page.context.close()
+    waits = [verdict_at.get(i, float("nan")) for i in range(visitors)]
+    print(f"visitor | seconds from their click to the verdict on their page ({SAME_PAGE}, Lecture size)")
+    for i, s in enumerate(waits):
+        print(f"{i + 1} | {s:.1f}")
+    worst = max(waits) if len(verdict_at) == visitors else float("inf")
+    result(
+        f"{visitors} visitors: slowest click -> verdict, s", worst, f"<= {SAME_VERDICT_S:g}", worst <= SAME_VERDICT_S
+    )
+    result(f"{visitors} visitors: server CPU-s for all of it", cpu, f"<= {SAME_CPU_S:g}", cpu <= SAME_CPU_S)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", choices=("single", "hall"))
+    ap.add_argument("mode", choices=("single", "hall", "same"))
+    ap.add_argument("--visitors", type=int, default=12, help="same: how many tabs open the same preset")
     ap.add_argument("--seconds", type=float, default=30.0, help="how long each run is watched")
     ap.add_argument("--cpus", default="0", help="cores the server is pinned to (taskset -c)")
     ap.add_argument(
@@ -291,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         browser = pw.chromium.launch(executable_path=bs.chromium_path(), headless=True, args=bs.CHROMIUM_ARGS)
         if args.mode == "single":
             single(browser, base, args.seconds)
+        elif args.mode == "same":
+            with niced_chromium(pw, args.crowd_cpus or ",".join(map(str, sorted(others))) or None) as crowd:
+                same(crowd, base, args.visitors, max(args.seconds, 120.0))
         else:
             hall(browser, base, args.seconds, pw, args.crowd_cpus or ",".join(map(str, sorted(others))) or None)
         browser.close()
