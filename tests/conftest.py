@@ -81,3 +81,19 @@ def browser(chromium_exe):
         b = pw.chromium.launch(executable_path=chromium_exe, headless=True, args=bs.CHROMIUM_ARGS, timeout=60_000)
         yield b
         b.close()
+
+
+PROJECTOR = {"width": 1280, "height": 720}  # a lecture hall's projector: what presenter mode must fit
+
+
+@pytest.fixture
+def projector_page(browser):
+    """A fresh chromium page at the projector's 1280x720 (None where the browser tests skip)."""
+    if browser is None:
+        yield None
+        return
+    context = browser.new_context(viewport=PROJECTOR)
+    context.set_default_timeout(bs.ACTION_MS)
+    p = context.new_page()
+    yield p
+    context.close()

@@ -11,23 +11,12 @@ from pathlib import Path
 import pytest
 
 from scripts import browser as bs
-from tests.test_browser_presenter import MIN_FONT_PX, PROJECTOR, TEXT_BOXES, _overlaps
+from tests.conftest import PROJECTOR
+from tests.test_browser_presenter import MIN_FONT_PX, TEXT_BOXES, _overlaps
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "overlay"
 RUN_MS = 120_000  # 100 steps of the three racers at T = 10, H = 16: a few seconds on one shared core
 CHEAP = "steps=100&train_T=10&H=16&race_bias=1"  # the Lecture race, shortened
-
-
-@pytest.fixture
-def page(browser):
-    if browser is None:
-        yield None
-        return
-    context = browser.new_context(viewport=PROJECTOR)
-    context.set_default_timeout(bs.ACTION_MS)
-    p = context.new_page()
-    yield p
-    context.close()
 
 
 def _run(main, rows: int) -> None:
@@ -46,7 +35,8 @@ def _run(main, rows: int) -> None:
 
 
 @pytest.mark.browser
-def test_three_runs_overlaid_and_listed_legibly_in_presenter_mode(server, page):
+def test_three_runs_overlaid_and_listed_legibly_in_presenter_mode(server, projector_page):
+    page = projector_page
     bs.chromium_path()
     from playwright.sync_api import expect
 

@@ -21,7 +21,6 @@ from lrd_ui.layout import PAGES
 from scripts import browser as bs
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "presenter"
-PROJECTOR = {"width": 1280, "height": 720}
 MIN_FONT_PX = 18
 # every text a chart draws from its config: axis labels and titles, legend labels and titles, the chart title
 CHART_TEXT = ", ".join(
@@ -77,21 +76,10 @@ def _overlaps(boxes: list[dict]) -> list[str]:
     return bad
 
 
-@pytest.fixture
-def page(browser):
-    if browser is None:
-        yield None
-        return
-    context = browser.new_context(viewport=PROJECTOR)
-    context.set_default_timeout(bs.ACTION_MS)
-    p = context.new_page()
-    yield p
-    context.close()
-
-
 @pytest.mark.browser
 @pytest.mark.parametrize("script", [path for path, _label, _icon in PAGES], ids=lambda s: Path(s).stem)
-def test_presenter_mode_on_a_projector(server, page, script):
+def test_presenter_mode_on_a_projector(server, projector_page, script):
+    page = projector_page
     bs.chromium_path()  # skip without Debian's chromium; fail instead under CI=true
     from playwright.sync_api import expect
 
@@ -135,7 +123,8 @@ def test_presenter_mode_on_a_projector(server, page, script):
 
 
 @pytest.mark.browser
-def test_show_controls_brings_the_toolbar_back_and_the_sidebar_opens(server, page):
+def test_show_controls_brings_the_toolbar_back_and_the_sidebar_opens(server, projector_page):
+    page = projector_page
     bs.chromium_path()
     from playwright.sync_api import expect
 
@@ -155,7 +144,8 @@ def test_show_controls_brings_the_toolbar_back_and_the_sidebar_opens(server, pag
 
 
 @pytest.mark.browser
-def test_run_settings_are_hidden_while_presenting_and_come_back(server, page):
+def test_run_settings_are_hidden_while_presenting_and_come_back(server, projector_page):
+    page = projector_page
     """The race's settings (run size, sliders, toggle) hide behind "Show controls"; Start stays."""
     bs.chromium_path()
     from playwright.sync_api import expect
